@@ -1,0 +1,28 @@
+using System.CommandLine;
+using Inspection.Cli;
+using Inspection.Core;
+
+var root = new RootCommand("Inspection: real-time visual inspection with YOLO models.");
+root.Subcommands.Add(DetectCommand.Create());
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (var error in parsed.Errors)
+    {
+        Console.Error.WriteLine($"inspection: {error.Message}");
+    }
+
+    Console.Error.WriteLine("Run 'inspection --help' for usage.");
+    return ExitCodes.UserError;
+}
+
+try
+{
+    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (InspectionInputException e)
+{
+    Console.Error.WriteLine($"inspection: {e.Message}");
+    return ExitCodes.UserError;
+}

@@ -1,0 +1,236 @@
+using Inspection.Core;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Inspection.Inference;
+
+/// <summary>
+/// Everything one session call needs for a batch of a given size, allocated once and reused: the pinned input
+/// tensor, the output tensors, the threshold inputs, one letterbox preprocessor per image slot.
+/// </summary>
+internal sealed class BatchBuffers : IDisposable
+{
+    private readonly YoloModelDescription _model;
+    private readonly NmsPlacement _nms;
+    private readonly int _plane;
+    private readonly float[] _input;
+    private readonly OrtValue _inputValue;
+    private readonly LetterboxPreprocessor[] _preprocessors;
+    private readonly Letterbox[] _letterboxes;
+    private readonly ImageView[] _images;
+    private readonly Action<int> _prepareOne;
+    private readonly float[] _confidence = new float[1];
+    private readonly float[] _iou = new float[1];
+    private readonly long[] _maxDetections = new long[1];
+    private readonly List<Detection> _scratch = [];
+    private readonly RunOptions _runOptions = new();
+
+    private string[] _inputNames = [];
+    private OrtValue[] _inputValues = [];
+    private string[] _outputNames = [];
+    private OrtValue[] _outputValues = [];
+    private float[] _output = [];
+    private long[] _counts = [];
+    private int _imageCount;
+
+    public BatchBuffers(YoloModelDescription model, NmsPlacement nms, int batch, int maxDetections)
+    {
+        _model = model;
+        _nms = nms;
+        Batch = batch;
+        var info = model.Info;
+        _plane = info.InputWidth * info.InputHeight;
+        _input = GC.AllocateUninitializedArray<float>(batch * 3 * _plane, pinned: true);
+        _inputValue = OrtValue.CreateTensorValueFromMemory(_input, [batch, 3, info.InputHeight, info.InputWidth]);
+        _preprocessors = Enumerable.Range(0, batch).Select(_ => new LetterboxPreprocessor()).ToArray();
+        _letterboxes = new Letterbox[batch];
+        _images = new ImageView[batch];
+        _prepareOne = PrepareOne;
+        AllocateOutputs(maxDetections);
+    }
+
+    public int Batch { get; }
+
+    public int MaxDetections { get; private set; }
+
+    /// <summary>Sizes the outputs for a new maximum detection count (only the grafted output depends on it).</summary>
+    public void AllocateOutputs(int maxDetections)
+    {
+        foreach (var value in _outputValues)
+        {
+            value.Dispose();
+        }
+
+        MaxDetections = maxDetections;
+        var info = _model.Info;
+        if (_nms == NmsPlacement.InGraph)
+        {
+            _output = GC.AllocateUninitializedArray<float>(Batch * maxDetections * 6, pinned: true);
+            _counts = GC.AllocateUninitializedArray<long>(Batch, pinned: true);
+            _outputNames = [NmsGraft.DetectionsOutput, NmsGraft.CountsOutput];
+            _outputValues =
+            [
+                OrtValue.CreateTensorValueFromMemory(_output, [Batch, maxDetections, 6]),
+                OrtValue.CreateTensorValueFromMemory(_counts, [Batch]),
+            ];
+            if (_inputValues.Length == 0)
+            {
+                _inputNames = [_model.InputName, NmsGraft.ConfidenceInput, NmsGraft.IoUInput, NmsGraft.MaxDetectionsInput];
+                _inputValues =
+                [
+                    _inputValue,
+                    OrtValue.CreateTensorValueFromMemory(_confidence, [1]),
+                    OrtValue.CreateTensorValueFromMemory(_iou, [1]),
+                    OrtValue.CreateTensorValueFromMemory(_maxDetections, [1]),
+                ];
+            }
+        }
+        else
+        {
+            long[] shape = info.Layout switch
+            {
+                OutputLayout.AnchorFree => [Batch, 4 + _model.ClassCount, _model.Candidates],
+                OutputLayout.Objectness => [Batch, _model.Candidates, 5 + _model.ClassCount],
+                _ => [Batch, _model.Candidates, 6],
+            };
+            _output = GC.AllocateUninitializedArray<float>((int)(shape[0] * shape[1] * shape[2]), pinned: true);
+            _outputNames = [_model.OutputName];
+            _outputValues = [OrtValue.CreateTensorValueFromMemory(_output, shape)];
+            _inputNames = [_model.InputName];
+            _inputValues = [_inputValue];
+        }
+    }
+
+    /// <summary>Letterboxes the images into the input tensor, in parallel when there are several.</summary>
+    public void Prepare(ReadOnlySpan<ImageView> images)
+    {
+        _imageCount = images.Length;
+        images.CopyTo(_images);
+        if (images.Length == 1)
+        {
+            PrepareOne(0);
+        }
+        else
+        {
+            Parallel.For(0, images.Length, _prepareOne);
+        }
+
+        // A fixed-batch model run with fewer images: the spare slots hold padding only.
+        _input.AsSpan(images.Length * 3 * _plane).Fill(114f / 255f);
+    }
+
+    public void Run(InferenceSession session, DetectionThresholds thresholds)
+    {
+        _confidence[0] = thresholds.Confidence;
+        _iou[0] = thresholds.IoU;
+        _maxDetections[0] = thresholds.MaxDetections;
+        session.Run(_runOptions, _inputNames, _inputValues, _outputNames, _outputValues);
+    }
+
+    /// <summary>Turns the session's output into detections in each image's own pixels.</summary>
+    public void Read(ReadOnlySpan<List<Detection>> results, DetectionThresholds thresholds)
+    {
+        for (var i = 0; i < _imageCount; i++)
+        {
+            var into = results[i];
+            into.Clear();
+            var letterbox = _letterboxes[i];
+            if (_nms == NmsPlacement.InGraph)
+            {
+                var rows = _output.AsSpan(i * MaxDetections * 6, (int)_counts[i] * 6);
+                for (var r = 0; r < rows.Length; r += 6)
+                {
+                    into.Add(new Detection((int)rows[r + 5], rows[r + 4], letterbox.ToSource(rows[r], rows[r + 1], rows[r + 2], rows[r + 3])));
+                }
+            }
+            else
+            {
+                var perImage = _output.Length / Batch;
+                ManagedNms.Run(_output.AsSpan(i * perImage, perImage), _model.Info.Layout, _model.ClassCount, _model.Candidates, thresholds, _scratch);
+                foreach (var d in _scratch)
+                {
+                    into.Add(d with { Box = letterbox.ToSource(d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2) });
+                }
+            }
+        }
+
+        Array.Clear(_images, 0, _imageCount);
+    }
+
+    public void Dispose()
+    {
+        foreach (var value in _outputValues.Concat(_inputValues))
+        {
+            value.Dispose();
+        }
+
+        foreach (var preprocessor in _preprocessors)
+        {
+            preprocessor.Dispose();
+        }
+
+        _runOptions.Dispose();
+    }
+
+    private void PrepareOne(int i)
+    {
+        var info = _model.Info;
+        _letterboxes[i] = _preprocessors[i].Run(_images[i], _input.AsSpan(i * 3 * _plane, 3 * _plane), info.InputWidth, info.InputHeight);
+    }
+}
+
+/// <summary>Batch buffers by batch size, handed to one caller at a time.</summary>
+internal sealed class BatchBufferPool(YoloModelDescription model, NmsPlacement nms) : IDisposable
+{
+    private readonly Dictionary<int, Stack<BatchBuffers>> _free = [];
+    private readonly List<BatchBuffers> _all = [];
+
+    public BatchBuffers Rent(int batch, int maxDetections)
+    {
+        BatchBuffers? buffers = null;
+        lock (_free)
+        {
+            if (_free.TryGetValue(batch, out var stack) && stack.Count > 0)
+            {
+                buffers = stack.Pop();
+            }
+        }
+
+        if (buffers is null)
+        {
+            buffers = new BatchBuffers(model, nms, batch, maxDetections);
+            lock (_free)
+            {
+                _all.Add(buffers);
+            }
+        }
+        else if (nms == NmsPlacement.InGraph && buffers.MaxDetections != maxDetections)
+        {
+            buffers.AllocateOutputs(maxDetections);
+        }
+
+        return buffers;
+    }
+
+    public void Return(BatchBuffers buffers)
+    {
+        lock (_free)
+        {
+            if (!_free.TryGetValue(buffers.Batch, out var stack))
+            {
+                _free[buffers.Batch] = stack = new Stack<BatchBuffers>();
+            }
+
+            stack.Push(buffers);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_free)
+        {
+            _all.ForEach(b => b.Dispose());
+            _all.Clear();
+            _free.Clear();
+        }
+    }
+}
