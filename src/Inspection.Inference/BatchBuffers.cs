@@ -13,7 +13,6 @@ internal sealed class BatchBuffers : IDisposable
     private readonly NmsPlacement _nms;
     private readonly int _plane;
     private readonly float[] _input;
-    private readonly OrtValue _inputValue;
     private readonly LetterboxPreprocessor[] _preprocessors;
     private readonly Letterbox[] _letterboxes;
     private readonly ImageView[] _images;
@@ -23,24 +22,23 @@ internal sealed class BatchBuffers : IDisposable
     private readonly long[] _maxDetections = new long[1];
     private readonly List<Detection> _scratch = [];
     private readonly RunOptions _runOptions = new();
-
-    private string[] _inputNames = [];
-    private OrtValue[] _inputValues = [];
-    private string[] _outputNames = [];
-    private OrtValue[] _outputValues = [];
+    private readonly InferenceSession _session;
+    private readonly OrtIoBinding _binding;
+    private readonly List<OrtValue> _bound = [];
     private float[] _output = [];
     private long[] _counts = [];
     private int _imageCount;
 
-    public BatchBuffers(YoloModelDescription model, NmsPlacement nms, int batch, int maxDetections)
+    public BatchBuffers(InferenceSession session, YoloModelDescription model, NmsPlacement nms, int batch, int maxDetections)
     {
+        _session = session;
+        _binding = session.CreateIoBinding();
         _model = model;
         _nms = nms;
         Batch = batch;
         var info = model.Info;
         _plane = info.InputWidth * info.InputHeight;
         _input = GC.AllocateUninitializedArray<float>(batch * 3 * _plane, pinned: true);
-        _inputValue = OrtValue.CreateTensorValueFromMemory(_input, [batch, 3, info.InputHeight, info.InputWidth]);
         _preprocessors = Enumerable.Range(0, batch).Select(_ => new LetterboxPreprocessor()).ToArray();
         _letterboxes = new Letterbox[batch];
         _images = new ImageView[batch];
@@ -52,37 +50,26 @@ internal sealed class BatchBuffers : IDisposable
 
     public int MaxDetections { get; private set; }
 
-    /// <summary>Sizes the outputs for a new maximum detection count (only the grafted output depends on it).</summary>
+    /// <summary>Binds the inputs and outputs, sizing the grafted output for a maximum detection count.</summary>
     public void AllocateOutputs(int maxDetections)
     {
-        foreach (var value in _outputValues)
-        {
-            value.Dispose();
-        }
+        _binding.ClearBoundInputs();
+        _binding.ClearBoundOutputs();
+        _bound.ForEach(v => v.Dispose());
+        _bound.Clear();
 
         MaxDetections = maxDetections;
         var info = _model.Info;
+        Bind(_model.InputName, _input, [Batch, 3, info.InputHeight, info.InputWidth], output: false);
         if (_nms == NmsPlacement.InGraph)
         {
             _output = GC.AllocateUninitializedArray<float>(Batch * maxDetections * 6, pinned: true);
             _counts = GC.AllocateUninitializedArray<long>(Batch, pinned: true);
-            _outputNames = [NmsGraft.DetectionsOutput, NmsGraft.CountsOutput];
-            _outputValues =
-            [
-                OrtValue.CreateTensorValueFromMemory(_output, [Batch, maxDetections, 6]),
-                OrtValue.CreateTensorValueFromMemory(_counts, [Batch]),
-            ];
-            if (_inputValues.Length == 0)
-            {
-                _inputNames = [_model.InputName, NmsGraft.ConfidenceInput, NmsGraft.IoUInput, NmsGraft.MaxDetectionsInput];
-                _inputValues =
-                [
-                    _inputValue,
-                    OrtValue.CreateTensorValueFromMemory(_confidence, [1]),
-                    OrtValue.CreateTensorValueFromMemory(_iou, [1]),
-                    OrtValue.CreateTensorValueFromMemory(_maxDetections, [1]),
-                ];
-            }
+            Bind(NmsGraft.DetectionsOutput, _output, [Batch, maxDetections, 6], output: true);
+            Bind(NmsGraft.CountsOutput, _counts, [Batch], output: true);
+            Bind(NmsGraft.ConfidenceInput, _confidence, [1], output: false);
+            Bind(NmsGraft.IoUInput, _iou, [1], output: false);
+            Bind(NmsGraft.MaxDetectionsInput, _maxDetections, [1], output: false);
         }
         else
         {
@@ -93,10 +80,7 @@ internal sealed class BatchBuffers : IDisposable
                 _ => [Batch, _model.Candidates, 6],
             };
             _output = GC.AllocateUninitializedArray<float>((int)(shape[0] * shape[1] * shape[2]), pinned: true);
-            _outputNames = [_model.OutputName];
-            _outputValues = [OrtValue.CreateTensorValueFromMemory(_output, shape)];
-            _inputNames = [_model.InputName];
-            _inputValues = [_inputValue];
+            Bind(_model.OutputName, _output, shape, output: true);
         }
     }
 
@@ -118,12 +102,12 @@ internal sealed class BatchBuffers : IDisposable
         _input.AsSpan(images.Length * 3 * _plane).Fill(114f / 255f);
     }
 
-    public void Run(InferenceSession session, DetectionThresholds thresholds)
+    public void Run(DetectionThresholds thresholds)
     {
         _confidence[0] = thresholds.Confidence;
         _iou[0] = thresholds.IoU;
         _maxDetections[0] = thresholds.MaxDetections;
-        session.Run(_runOptions, _inputNames, _inputValues, _outputNames, _outputValues);
+        _session.RunWithBinding(_runOptions, _binding);
     }
 
     /// <summary>Turns the session's output into detections in each image's own pixels.</summary>
@@ -158,10 +142,8 @@ internal sealed class BatchBuffers : IDisposable
 
     public void Dispose()
     {
-        foreach (var value in _outputValues.Concat(_inputValues))
-        {
-            value.Dispose();
-        }
+        _binding.Dispose();
+        _bound.ForEach(v => v.Dispose());
 
         foreach (var preprocessor in _preprocessors)
         {
@@ -169,6 +151,21 @@ internal sealed class BatchBuffers : IDisposable
         }
 
         _runOptions.Dispose();
+    }
+
+    private void Bind<T>(string name, T[] buffer, long[] shape, bool output)
+        where T : unmanaged
+    {
+        var value = OrtValue.CreateTensorValueFromMemory(buffer, shape);
+        _bound.Add(value);
+        if (output)
+        {
+            _binding.BindOutput(name, value);
+        }
+        else
+        {
+            _binding.BindInput(name, value);
+        }
     }
 
     private void PrepareOne(int i)
@@ -179,7 +176,7 @@ internal sealed class BatchBuffers : IDisposable
 }
 
 /// <summary>Batch buffers by batch size, handed to one caller at a time.</summary>
-internal sealed class BatchBufferPool(YoloModelDescription model, NmsPlacement nms) : IDisposable
+internal sealed class BatchBufferPool(InferenceSession session, YoloModelDescription model, NmsPlacement nms) : IDisposable
 {
     private readonly Dictionary<int, Stack<BatchBuffers>> _free = [];
     private readonly List<BatchBuffers> _all = [];
@@ -197,7 +194,7 @@ internal sealed class BatchBufferPool(YoloModelDescription model, NmsPlacement n
 
         if (buffers is null)
         {
-            buffers = new BatchBuffers(model, nms, batch, maxDetections);
+            buffers = new BatchBuffers(session, model, nms, batch, maxDetections);
             lock (_free)
             {
                 _all.Add(buffers);

@@ -25,7 +25,7 @@ public sealed class YoloDetector : IDetector
         _description = description;
         Provider = provider;
         Nms = nms;
-        _pool = new BatchBufferPool(description, nms);
+        _pool = new BatchBufferPool(session, description, nms);
     }
 
     public ModelInfo Model => _description.Info;
@@ -99,7 +99,7 @@ public sealed class YoloDetector : IDetector
             try
             {
                 buffers.Prepare(images.Slice(start, count));
-                buffers.Run(_session, thresholds);
+                buffers.Run(thresholds);
                 buffers.Read(results.Slice(start, count), thresholds);
             }
             finally
