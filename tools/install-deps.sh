@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages Inspection needs at run time and in its tests, when they are missing.
+# Usage: tools/install-deps.sh [runtime|test]   (default: test, which is a superset of runtime)
+set -euo pipefail
+
+scope="${1:-test}"
+runtime_packages=(libgtk-3-0)   # OpenCvSharp's native library links against GTK 3
+test_packages=()
+
+packages=("${runtime_packages[@]}")
+if [ "$scope" = test ]; then
+  packages+=("${test_packages[@]}")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null; then
+  echo "install-deps: missing ${missing[*]}, and this system has no apt-get; install them with its package manager." >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo to add ${missing[*]}." >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
