@@ -42,30 +42,35 @@ public static class NmsGraft
         var g = new GraphBuilder(model.Graph, description.Opset, "nms/");
         var raw = description.OutputType == DataType.Float ? description.OutputName : g.Cast(description.OutputName, DataType.Float);
 
-        // Rows of [cx, cy, w, h, scores...] per candidate: [B, N, 4 + nc] or [B, N, 5 + nc].
-        var rows = description.Info.Layout == OutputLayout.AnchorFree ? g.Op("Transpose", [raw], ("perm", new long[] { 0, 2, 1 })) : raw;
-        var centre = g.Slice(rows, 0, 2, 2);
-        var size = g.Slice(rows, 2, 4, 2);
+        // Work channel-major, [B, C, N], so the large score tensor is never transposed: only the six
+        // values per candidate that NMS and the output need are.
+        var channels = description.Info.Layout == OutputLayout.AnchorFree ? raw : g.Op("Transpose", [raw], ("perm", new long[] { 0, 2, 1 }));
+        var centre = g.Slice(channels, 0, 2, 1); // [B, 2, N]
+        var size = g.Slice(channels, 2, 4, 1);
         var scores = description.Info.Layout == OutputLayout.AnchorFree
-            ? g.Slice(rows, 4, long.MaxValue, 2)
-            : g.Op("Mul", g.Slice(rows, 5, long.MaxValue, 2), g.Slice(rows, 4, 5, 2)); // class score x objectness
+            ? g.Slice(channels, 4, long.MaxValue, 1)
+            : g.Op("Mul", g.Slice(channels, 5, long.MaxValue, 1), g.Slice(channels, 4, 5, 1)); // class score x objectness
 
         var half = g.Op("Mul", size, g.Scalar(0.5f));
-        var boxes = g.Op("Concat", [g.Op("Sub", centre, half), g.Op("Add", centre, half)], ("axis", 2L)); // [B, N, 4]
-        var best = g.ReduceMax(scores, [2], keepDims: true); // [B, N, 1]
-        var bestClass = g.Cast(g.Op("ArgMax", [scores], ("axis", 2L), ("keepdims", 1L)), DataType.Float);
+        var corners = g.Op("Concat", [g.Op("Sub", centre, half), g.Op("Add", centre, half)], ("axis", 1L)); // [B, 4, N]
+        var bestIndex = g.Op("ArgMax", [scores], ("axis", 1L), ("keepdims", 1L)); // [B, 1, N]
+        var best = g.Op("GatherElements", [scores, bestIndex], ("axis", 1L)); // one pass over the scores, not two
+        var bestClass = g.Cast(bestIndex, DataType.Float);
 
-        var offsetBoxes = g.Op("Add", boxes, g.Op("Mul", bestClass, g.Scalar(ClassOffset)));
-        var nmsScores = g.Op("Transpose", [best], ("perm", new long[] { 0, 2, 1 })); // [B, 1, N]
+        var offsetBoxes = g.Op("Transpose", [g.Op("Add", corners, g.Op("Mul", bestClass, g.Scalar(ClassOffset)))], ("perm", new long[] { 0, 2, 1 })); // [B, N, 4]
         g.AddInput(MaxDetectionsInput, DataType.Int64, 1);
         g.AddInput(IoUInput, DataType.Float, 1);
         g.AddInput(ConfidenceInput, DataType.Float, 1);
-        var selected = g.Op("NonMaxSuppression", offsetBoxes, nmsScores, MaxDetectionsInput, IoUInput, ConfidenceInput); // [K, 3]
+        var selected = g.Op("NonMaxSuppression", offsetBoxes, best, MaxDetectionsInput, IoUInput, ConfidenceInput); // [K, 3]
 
-        // Gather the kept rows: [K, 6] of x1, y1, x2, y2, score, class.
-        var candidates = g.Op("Concat", [boxes, best, bestClass], ("axis", 2L));
+        // Gather the kept rows, [K, 6] of x1, y1, x2, y2, score, class, from the channel-major values laid out
+        // as [6, B * N] (a cheap block copy), rather than transposing every candidate to rows.
+        var values = g.Op("Concat", [corners, best, bestClass], ("axis", 1L)); // [B, 6, N]
+        var flatValues = g.Op("Reshape", g.Op("Transpose", [values], ("perm", new long[] { 1, 0, 2 })), g.Constant([6L, -1], 2));
+        var candidateCount = g.Op("Gather", [g.Op("Shape", raw), g.Scalar(description.Info.Layout == OutputLayout.AnchorFree ? 2L : 1L)], ("axis", 0L));
         var imageOfKept = g.Slice(selected, 0, 1, 1); // [K, 1]
-        var kept = g.Op("GatherND", candidates, g.Op("Concat", [imageOfKept, g.Slice(selected, 2, 3, 1)], ("axis", 1L)));
+        var flatIndex = g.Op("Add", g.Op("Mul", imageOfKept, candidateCount), g.Slice(selected, 2, 3, 1)); // [K, 1]
+        var kept = g.Op("Transpose", [g.Op("Gather", [flatValues, g.Op("Reshape", flatIndex, g.Constant([-1L], 1))], ("axis", 1L))], ("perm", new long[] { 1, 0 }));
 
         // NonMaxSuppression lists images in order, so a kept row's place within its image is its index
         // minus the number of rows kept for earlier images.

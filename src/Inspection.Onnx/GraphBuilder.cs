@@ -72,8 +72,6 @@ public sealed class GraphBuilder
 
     public string Scalar(float value) => Constant([value]);
 
-    public string ReduceMax(string x, long[] axes, bool keepDims) => Reduce("ReduceMax", x, axes, keepDims, axesAsInputSince: 18);
-
     public string ReduceSum(string x, long[] axes, bool keepDims) => Reduce("ReduceSum", x, axes, keepDims, axesAsInputSince: 13);
 
     public string Unsqueeze(string x, params long[] axes) =>

@@ -1,0 +1,152 @@
+using System.Globalization;
+using Inspection.Core;
+using Inspection.Inference;
+using Microsoft.ML.OnnxRuntime;
+using OpenCvSharp;
+
+namespace Inspection.Bench;
+
+/// <summary>
+/// The detector end to end (letterbox, session, grafted NMS, mapping back) against the raw ONNX Runtime session on
+/// the same model with pre-filled tensors, at its fastest thread setting, in the same run.
+/// </summary>
+internal static class DetectorBenchmark
+{
+    public static async Task RunAsync(BenchOptions options)
+    {
+        var model = options.Get("model", Path.Combine(BenchOptions.Shared, "models/yolov8n-int8-coco/yolov8n_int8.onnx"));
+        var imagePaths = options.Get("images", "media/bus.jpg,media/zidane.jpg").Split(',').Select(p => Path.Combine(BenchOptions.Shared, p)).ToArray();
+        var rounds = options.GetInt("rounds", 5);
+        var seconds = options.GetDouble("seconds", 2);
+        var batches = options.Get("batches", "1,4,8").Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToArray();
+
+        var mats = imagePaths.Select(p => Cv2.ImRead(p, ImreadModes.Color)).ToArray();
+        if (mats.Any(m => m.Empty()))
+        {
+            throw new InspectionInputException($"Cannot read the benchmark images: {string.Join(", ", imagePaths)}.");
+        }
+
+        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = model, Providers = [ExecutionProvider.Cpu] });
+        var info = detector.Model;
+        var rawBatch = info.FixedBatch ?? 1;
+        Measure.Progress($"{info.Name}: {info.Layout}, input {info.InputWidth}x{info.InputHeight}, batch {info.FixedBatch?.ToString(CultureInfo.InvariantCulture) ?? "dynamic"}; {rounds} rounds of {seconds} s per setting");
+
+        var threadSettings = new (string Name, int? Threads)[] { ("1 thread", 1), ("2 threads", 2), ("default", null) };
+        using var raw = new RawSessions(model, info, rawBatch, mats[0], threadSettings.Select(t => t.Threads));
+
+        // Phase 1: the raw session's fastest thread setting on this machine, rounds interleaved.
+        var rawResults = threadSettings.Select(_ => new List<double>()).ToArray();
+        for (var round = 1; round <= rounds; round++)
+        {
+            for (var i = 0; i < threadSettings.Length; i++)
+            {
+                rawResults[i].Add(Measure.ImagesPerSecond(raw.Step(i), rawBatch, seconds));
+            }
+
+            Measure.Progress($"threads round {round}/{rounds}: {string.Join(", ", threadSettings.Select((t, i) => $"{t.Name} {rawResults[i][^1]:0.0}"))} img/s");
+        }
+
+        var rawMedians = rawResults.Select(Measure.Median).ToArray();
+        var fastest = Array.IndexOf(rawMedians, rawMedians.Max());
+
+        // Phase 2: the engine at each batch size, each measurement paired with a raw one right before it,
+        // so that the ratio of each pair cancels the machine's drift.
+        var endToEnd = batches.ToDictionary(b => b, _ => new List<double>());
+        var ratios = batches.ToDictionary(b => b, _ => new List<double>());
+        var letterbox = new List<double>();
+        using var preprocessor = new LetterboxPreprocessor();
+        var tensor = new float[3 * info.InputWidth * info.InputHeight];
+        var next = 0;
+        for (var round = 1; round <= rounds; round++)
+        {
+            foreach (var batch in batches)
+            {
+                var views = Enumerable.Range(0, batch).Select(i => MatImage.View(mats[i % mats.Length])).ToArray();
+                var results = views.Select(_ => new List<Detection>(300)).ToArray();
+                var thresholds = new DetectionThresholds(0.25f, 0.45f, 300);
+                var bound = Measure.ImagesPerSecond(raw.Step(fastest), rawBatch, seconds);
+                var engine = Measure.ImagesPerSecond(() => detector.Detect(views, results, thresholds), batch, seconds);
+                endToEnd[batch].Add(engine);
+                ratios[batch].Add(engine / bound);
+            }
+
+            letterbox.Add(Measure.ImagesPerSecond(() => preprocessor.Run(MatImage.View(mats[next++ % mats.Length]), tensor, info.InputWidth, info.InputHeight), 1, seconds / 2));
+            Measure.Progress($"engine round {round}/{rounds}: {string.Join(", ", batches.Select(b => $"batch {b} {endToEnd[b][^1]:0.0} img/s (ratio {ratios[b][^1]:0.00})"))}");
+        }
+
+        Console.WriteLine($"Machine: {Measure.Machine()}; ONNX Runtime {OrtEnv.Instance().GetVersionString()}, CPU provider.");
+        Console.WriteLine($"Model: `{Path.GetFileName(model)}` ({info.Layout}, {info.InputWidth}x{info.InputHeight}, batch {info.FixedBatch?.ToString(CultureInfo.InvariantCulture) ?? "dynamic"}); images: {string.Join(", ", imagePaths.Select(Path.GetFileName))}; medians of {rounds} rounds of {seconds} s.");
+        Console.WriteLine();
+        Console.WriteLine("| raw session, pre-filled tensor | images/s |");
+        Console.WriteLine("|---|---|");
+        for (var i = 0; i < threadSettings.Length; i++)
+        {
+            Console.WriteLine($"| {threadSettings[i].Name}{(i == fastest ? " (fastest)" : string.Empty)} | {rawMedians[i]:0.0} |");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"| engine end to end, default settings | images/s | ratio to the raw session ({threadSettings[fastest].Name}), paired |");
+        Console.WriteLine("|---|---|---|");
+        foreach (var batch in batches)
+        {
+            var perCall = info.FixedBatch is { } f && batch > f ? $" (fixed batch: {f} per call)" : string.Empty;
+            Console.WriteLine($"| batch {batch}{perCall} | {Measure.Median(endToEnd[batch]):0.0} | {Measure.Median(ratios[batch]):0.00} |");
+        }
+
+        var letterboxMedian = Measure.Median(letterbox);
+        Console.WriteLine();
+        Console.WriteLine($"Letterbox alone, one thread: {letterboxMedian:0} images/s ({1000 / letterboxMedian:0.00} ms per image).");
+        foreach (var m in mats)
+        {
+            m.Dispose();
+        }
+    }
+
+    /// <summary>One raw session per thread setting on the unmodified model, input pre-filled, outputs bound once.</summary>
+    private sealed class RawSessions : IDisposable
+    {
+        private readonly List<IDisposable> _owned = [];
+        private readonly List<Action> _steps = [];
+
+        public RawSessions(string model, ModelInfo info, int batch, Mat sample, IEnumerable<int?> threads)
+        {
+            var plane = info.InputWidth * info.InputHeight;
+            var input = new float[batch * 3 * plane];
+            using (var preprocessor = new LetterboxPreprocessor())
+            {
+                for (var i = 0; i < batch; i++)
+                {
+                    preprocessor.Run(MatImage.View(sample), input.AsSpan(i * 3 * plane, 3 * plane), info.InputWidth, info.InputHeight);
+                }
+            }
+
+            foreach (var threadCount in threads)
+            {
+                var sessionOptions = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+                if (threadCount is { } t)
+                {
+                    sessionOptions.IntraOpNumThreads = t;
+                }
+
+                var session = new InferenceSession(model, sessionOptions);
+                var binding = session.CreateIoBinding();
+                var inputValue = OrtValue.CreateTensorValueFromMemory(input, [batch, 3, info.InputHeight, info.InputWidth]);
+                binding.BindInput(session.InputMetadata.Keys.First(), inputValue);
+                binding.BindOutputToDevice(session.OutputMetadata.Keys.First(), OrtMemoryInfo.DefaultInstance);
+                var runOptions = new RunOptions();
+                _owned.AddRange([sessionOptions, session, binding, inputValue, runOptions]);
+                _steps.Add(() => session.RunWithBinding(runOptions, binding));
+            }
+        }
+
+        public Action Step(int index) => _steps[index];
+
+        public void Dispose()
+        {
+            for (var i = _owned.Count - 1; i >= 0; i--)
+            {
+                _owned[i].Dispose();
+            }
+        }
+    }
+}

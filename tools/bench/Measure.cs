@@ -1,0 +1,43 @@
+using System.Diagnostics;
+
+namespace Inspection.Bench;
+
+/// <summary>Throughput measurement: repeated timed runs, interleaved across rounds, reported as medians.</summary>
+internal static class Measure
+{
+    /// <summary>Images per second of <paramref name="step"/>, which handles <paramref name="imagesPerStep"/> images a call.</summary>
+    public static double ImagesPerSecond(Action step, int imagesPerStep, double seconds)
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            step(); // warm-up: pools, caches, ONNX Runtime's arena
+        }
+
+        var clock = Stopwatch.StartNew();
+        var steps = 0;
+        while (clock.Elapsed.TotalSeconds < seconds || steps < 5)
+        {
+            step();
+            steps++;
+        }
+
+        return steps * imagesPerStep / clock.Elapsed.TotalSeconds;
+    }
+
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>A one-line description of this machine for benchmark reports.</summary>
+    public static string Machine()
+    {
+        var cpu = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        return $"{cpu ?? "unknown CPU"}, {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}";
+    }
+
+    public static void Progress(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
+}
