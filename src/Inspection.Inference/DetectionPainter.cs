@@ -27,8 +27,9 @@ public static class DetectionPainter
             var size = Cv2.GetTextSize(label, HersheyFonts.HersheySimplex, fontScale, Math.Max(thickness - 1, 1), out var baseline);
             var above = topLeft.Y - size.Height - baseline >= 0;
             var labelTop = above ? topLeft.Y - size.Height - baseline : topLeft.Y;
-            Cv2.Rectangle(image, new Rect(topLeft.X, labelTop, size.Width, size.Height + baseline), colour, -1);
-            Cv2.PutText(image, label, new Point(topLeft.X, labelTop + size.Height), HersheyFonts.HersheySimplex, fontScale, Scalar.White, Math.Max(thickness - 1, 1), LineTypes.AntiAlias);
+            var labelLeft = Math.Max(0, Math.Min(topLeft.X, image.Width - size.Width)); // keep labels of boxes at the right edge readable
+            Cv2.Rectangle(image, new Rect(labelLeft, labelTop, size.Width, size.Height + baseline), colour, -1);
+            Cv2.PutText(image, label, new Point(labelLeft, labelTop + size.Height), HersheyFonts.HersheySimplex, fontScale, Scalar.White, Math.Max(thickness - 1, 1), LineTypes.AntiAlias);
         }
     }
 }

@@ -51,7 +51,7 @@ public sealed class LayoutDecodingTests : IDisposable
     public async Task Dynamic_batch_runs_images_of_any_size_in_one_call(OutputLayout layout)
     {
         var (raw, shape) = SyntheticModels.RawOutput(layout);
-        var path = SyntheticModels.Save(SyntheticModels.ConstantOutput(raw, shape, Size, dynamicBatch: true, endToEnd: layout == OutputLayout.EndToEnd ? true : null), _folder.File("m.onnx"));
+        var path = SyntheticModels.Save(SyntheticModels.ConstantOutput(raw, shape, Size, batch: null, endToEnd: layout == OutputLayout.EndToEnd ? true : null), _folder.File("m.onnx"));
         await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = path, Providers = [ExecutionProvider.Cpu] });
         Assert.Null(detector.FixedBatch);
 
@@ -64,6 +64,23 @@ public sealed class LayoutDecodingTests : IDisposable
 
         // 32x64 into 64x64: gain 1, 16 columns of padding on the left.
         AssertDetections(results[2], [(1, 0.9f, new(0, 25, 9, 35)), (2, 0.7f, new(0, 26, 10, 36)), (0, 0.6f, new(18, 30, 30, 50))]);
+    }
+
+    [Fact]
+    public async Task A_fixed_batch_model_takes_its_batch_per_call_and_pads_the_last_one()
+    {
+        var (raw, shape) = SyntheticModels.RawOutput(OutputLayout.AnchorFree);
+        var path = SyntheticModels.Save(SyntheticModels.ConstantOutput(raw, shape, Size, batch: 2), _folder.File("m.onnx"));
+        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = path, Providers = [ExecutionProvider.Cpu] });
+        Assert.Equal(2, detector.FixedBatch);
+
+        ImageView[] images = [SyntheticModels.Image(64, 64, 3), SyntheticModels.Image(128, 64, 3), SyntheticModels.Image(64, 64, 1)];
+        List<Detection>[] results = [[], [], []];
+        detector.Detect(images, results, DetectionThresholds.Default);
+
+        AssertDetections(results[0], [(1, 0.9f, new(15, 25, 25, 35)), (2, 0.7f, new(16, 26, 26, 36)), (0, 0.6f, new(34, 30, 46, 50))]);
+        AssertDetections(results[1], [(1, 0.9f, new(30, 18, 50, 38)), (2, 0.7f, new(32, 20, 52, 40)), (0, 0.6f, new(68, 28, 92, 64))]);
+        AssertDetections(results[2], [(1, 0.9f, new(15, 25, 25, 35)), (2, 0.7f, new(16, 26, 26, 36)), (0, 0.6f, new(34, 30, 46, 50))]);
     }
 
     [Fact]
@@ -85,7 +102,7 @@ public sealed class LayoutDecodingTests : IDisposable
     public async Task An_image_with_nothing_above_the_threshold_gives_no_detections()
     {
         var (raw, shape) = SyntheticModels.RawOutput(OutputLayout.AnchorFree);
-        var path = SyntheticModels.Save(SyntheticModels.ConstantOutput(raw, shape, Size, dynamicBatch: true), _folder.File("m.onnx"));
+        var path = SyntheticModels.Save(SyntheticModels.ConstantOutput(raw, shape, Size, batch: null), _folder.File("m.onnx"));
         await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = path, Providers = [ExecutionProvider.Cpu] });
         List<Detection>[] results = [[], []];
         detector.Detect([SyntheticModels.Image(64, 64, 3), SyntheticModels.Image(64, 64, 3)], results, new DetectionThresholds(0.95f, 0.45f, 300));

@@ -32,11 +32,11 @@ public static class SyntheticModels
 
 
     /// <summary>
-    /// A model whose output is <paramref name="raw"/> (shape <paramref name="rawShape"/>, batch first) for every
+    /// A model (batch fixed at <paramref name="batch"/>, or dynamic when null) whose output is <paramref name="raw"/> (shape <paramref name="rawShape"/>, batch first) for every
     /// image: output = raw + 0 * sum(image), so the output still depends on the input, as a real model's does.
     /// </summary>
     public static ModelProto ConstantOutput(
-        float[] raw, long[] rawShape, int imageSize, bool dynamicBatch = false, long opset = 17,
+        float[] raw, long[] rawShape, int imageSize, int? batch = 1, long opset = 17,
         IReadOnlyList<string>? names = null, string? task = "detect", bool? endToEnd = null)
     {
         var model = new ModelProto
@@ -47,14 +47,14 @@ public static class SyntheticModels
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = opset });
         var g = new GraphBuilder(model.Graph, opset);
-        object batch = dynamicBatch ? "batch" : 1L;
-        g.AddInput("images", DataType.Float, batch, 3, imageSize, imageSize);
+        object batchDim = batch is { } fixedBatch ? (long)fixedBatch : "batch";
+        g.AddInput("images", DataType.Float, batchDim, 3, imageSize, imageSize);
 
         var perImage = g.ReduceSum("images", [1, 2, 3], keepDims: true); // [B, 1, 1, 1]
         var zero = g.Op("Mul", g.Op("Reshape", perImage, g.Constant([-1L, 1, 1], 3)), g.Scalar(0f)); // [B, 1, 1]
         var constant = g.Constant(raw, [1, .. rawShape[1..]]);
         g.OpNamed("output0", "Add", [constant, zero]);
-        g.AddOutput("output0", DataType.Float, batch, rawShape[1], rawShape[2]);
+        g.AddOutput("output0", DataType.Float, batchDim, rawShape[1], rawShape[2]);
 
         new UltralyticsMetadata
         {
@@ -62,7 +62,7 @@ public static class SyntheticModels
             Task = task,
             Stride = 32,
             ImageSize = (imageSize, imageSize),
-            Batch = dynamicBatch ? null : 1,
+            Batch = batch,
             EndToEnd = endToEnd,
         }.WriteTo(model);
         return model;
