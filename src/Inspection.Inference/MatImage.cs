@@ -1,4 +1,3 @@
-using System.Buffers;
 using Inspection.Core;
 using OpenCvSharp;
 
@@ -18,20 +17,5 @@ public static class MatImage
         var stride = (int)mat.Step();
         var length = (stride * (mat.Rows - 1)) + (mat.Cols * mat.Channels());
         return new ImageView(new NativeMemory(mat.Data, length).Memory, mat.Cols, mat.Rows, mat.Channels(), stride);
-    }
-
-    private sealed unsafe class NativeMemory(IntPtr pointer, int length) : MemoryManager<byte>
-    {
-        public override Span<byte> GetSpan() => new((void*)pointer, length);
-
-        public override MemoryHandle Pin(int elementIndex = 0) => new((byte*)pointer + elementIndex);
-
-        public override void Unpin()
-        {
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-        }
     }
 }

@@ -1,0 +1,391 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Inspection.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Inspection.Vision;
+
+/// <summary>
+/// One camera on its own thread: opens its source, reads frames into pooled buffers, checks their integrity and
+/// offers them through a bounded buffer with an explicit policy. It reconnects with exponential back-off and
+/// jitter, a watchdog restarts it when frames stop, and every state change is announced. One camera failing
+/// never touches another.
+/// </summary>
+public sealed class CameraSource : IAsyncDisposable
+{
+    private static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(200);
+
+    private readonly CameraOptions _options;
+    private readonly SourceLocation _location;
+    private readonly ILogger _logger;
+    private readonly Channel<Frame> _channel;
+    private readonly FramePool _pool;
+    private readonly FrameIntegrityChecker _integrity;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Thread _thread;
+    private readonly Timer _watchdog;
+    private readonly long _minimumInterval;
+    private IFrameReader? _reader;
+    private SourceStatus _status;
+    private long _read;
+    private long _dropped;
+    private long _delivered;
+    private long _lastFrame;
+    private long _lastKept;
+    private long _windowStart;
+    private long _windowFrames;
+    private double _fps;
+    private int _attempt;
+    private volatile bool _stalled;
+
+    /// <summary>Checks the camera's URI now: an unknown scheme or a malformed device throws <see cref="SourceException"/>.</summary>
+    public CameraSource(CameraOptions options, ILogger? logger = null)
+    {
+        _options = options;
+        _location = SourceLocation.Resolve(options);
+        _logger = logger ?? NullLogger.Instance;
+        _pool = new FramePool(options.BufferCapacity + options.MaxFramesInFlight);
+        _integrity = new FrameIntegrityChecker(options.Integrity);
+        _channel = options.Policy == BufferPolicy.DropOldest
+            ? Channel.CreateBounded<Frame>(new BoundedChannelOptions(options.BufferCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleWriter = true }, OnBufferDropped)
+            : Channel.CreateBounded<Frame>(new BoundedChannelOptions(options.BufferCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleWriter = true });
+        Frames = new CountingReader(_channel.Reader, this);
+        _minimumInterval = options.MaxFps > 0 ? (long)(Stopwatch.Frequency / options.MaxFps) : 0;
+        _status = new SourceStatus(options.Id, SourceState.Connecting, null, DateTimeOffset.UtcNow);
+        _thread = new Thread(Run) { IsBackground = true, Name = $"camera-{options.Id}" };
+        _watchdog = new Timer(_ => Watch(), null, Timeout.Infinite, Timeout.Infinite);
+    }
+
+    public string CameraId => _options.Id;
+
+    public SourceLocation Location => _location;
+
+    public SourceStatus Status => Volatile.Read(ref _status);
+
+    public SourceState State => Status.State;
+
+    /// <summary>Raised on the camera's thread at every state change; handlers must return quickly.</summary>
+    public event EventHandler<SourceStatus>? StatusChanged;
+
+    /// <summary>The camera's frames. Dispose each frame when done with it: that returns its buffer.</summary>
+    public ChannelReader<Frame> Frames { get; }
+
+    /// <summary>What the source learned when it last opened the stream.</summary>
+    public StreamInfo? Stream { get; private set; }
+
+    public SourceCounters Counters => new(Interlocked.Read(ref _read), Interlocked.Read(ref _dropped), Interlocked.Read(ref _delivered));
+
+    /// <summary>Frames read per second over the last second or so.</summary>
+    public double FramesPerSecond => Volatile.Read(ref _fps);
+
+    /// <summary>Completes when the camera has stopped for good.</summary>
+    public Task Completion => _completion.Task;
+
+    public void Start()
+    {
+        _thread.Start();
+        _watchdog.Change(WatchdogPeriod, WatchdogPeriod);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        Volatile.Read(ref _reader)?.Abort();
+        await _watchdog.DisposeAsync();
+        if (_thread.IsAlive)
+        {
+            await _completion.Task.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+
+        _channel.Writer.TryComplete();
+        while (_channel.Reader.TryRead(out var left))
+        {
+            left.Dispose();
+        }
+
+        _pool.Dispose();
+        _integrity.Dispose();
+        _stop.Dispose();
+    }
+
+    private void Run()
+    {
+        var stop = _stop.Token;
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                SetState(SourceState.Connecting, null);
+                string reason;
+                using (var reader = CreateReader(stop))
+                {
+                    Volatile.Write(ref _reader, reader);
+                    try
+                    {
+                        Stream = reader.Open(stop);
+                        Volatile.Write(ref _lastFrame, Stopwatch.GetTimestamp());
+                        var ended = Pump(reader, stop);
+                        if (stop.IsCancellationRequested)
+                        {
+                            break;
+                        }
+
+                        if (ended && !_stalled && _location.Kind is SourceKind.File or SourceKind.Folder)
+                        {
+                            SetState(SourceState.Stopped, "end of the file");
+                            break;
+                        }
+
+                        reason = "the stream ended";
+                    }
+                    catch (Exception) when (stop.IsCancellationRequested)
+                    {
+                        break; // stopping aborted the read
+                    }
+                    catch (SourceException e) when (!e.Retryable)
+                    {
+                        SetState(SourceState.Stopped, e.Message);
+                        break;
+                    }
+                    catch (Exception e)
+                    {
+                        reason = e is SourceException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+                    }
+                    finally
+                    {
+                        Volatile.Write(ref _reader, null);
+                    }
+                }
+
+                if (stop.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                if (_stalled)
+                {
+                    reason = $"no frame for {StallTimeout.TotalSeconds:0.#} s";
+                    _stalled = false;
+                }
+
+                var delay = Backoff(_attempt++);
+                SetState(SourceState.Reconnecting, reason.TrimEnd('.'), delay);
+                stop.WaitHandle.WaitOne(delay);
+            }
+        }
+        catch (Exception e)
+        {
+            // Nothing a camera meets may take the process down; it stops and says why.
+            _logger.LogError(e, "Camera {Camera} failed", _options.Id);
+            SetState(SourceState.Stopped, $"{e.GetType().Name}: {e.Message}");
+        }
+        finally
+        {
+            if (State != SourceState.Stopped)
+            {
+                SetState(SourceState.Stopped, "stopped");
+            }
+
+            _channel.Writer.TryComplete();
+            _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>Reads until the stream ends (true) or the camera stops (false).</summary>
+    private bool Pump(IFrameReader reader, CancellationToken stop)
+    {
+        var wait = _options.Policy == BufferPolicy.DropOldest ? TimeSpan.Zero : TimeSpan.FromMilliseconds(100);
+        while (!stop.IsCancellationRequested)
+        {
+            var slot = _pool.TryRent(wait, stop);
+            if (slot is null)
+            {
+                if (_options.Policy == BufferPolicy.DeliverAll)
+                {
+                    continue; // every buffer is with the consumer: hold the source back
+                }
+
+                // Live: every buffer is out, so this frame is read and let go.
+                if (!reader.Skip())
+                {
+                    return true;
+                }
+
+                Arrived(Stopwatch.GetTimestamp());
+                Interlocked.Increment(ref _dropped);
+                continue;
+            }
+
+            bool ok;
+            try
+            {
+                ok = reader.Read(slot.Mat);
+            }
+            catch
+            {
+                _pool.Return(slot);
+                throw;
+            }
+
+            if (!ok)
+            {
+                _pool.Return(slot);
+                return true;
+            }
+
+            var now = Stopwatch.GetTimestamp();
+            var sequence = Arrived(now);
+            if (_minimumInterval > 0 && _lastKept != 0 && now - _lastKept < _minimumInterval * 95 / 100)
+            {
+                _pool.Return(slot);
+                Interlocked.Increment(ref _dropped);
+                continue;
+            }
+
+            _lastKept = now;
+            var frame = slot.Frame;
+            frame.Stamp(_options.Id, sequence, slot.View(), now, DateTimeOffset.UtcNow);
+            frame.Integrity = _integrity.Check(slot.Mat, now);
+            Offer(frame, stop);
+        }
+
+        return false;
+    }
+
+    /// <summary>Counts a frame read from the source and returns its sequence number.</summary>
+    private long Arrived(long now)
+    {
+        Volatile.Write(ref _lastFrame, now);
+        if (State != SourceState.Streaming)
+        {
+            _attempt = 0;
+            var info = Stream;
+            SetState(SourceState.Streaming, info is null ? null : $"{info.Width}x{info.Height}{(info.Codec is null ? string.Empty : " " + info.Codec)}");
+        }
+
+        if (_windowStart == 0)
+        {
+            _windowStart = now;
+        }
+        else if (Stopwatch.GetElapsedTime(_windowStart, now) is { TotalSeconds: >= 1 } window)
+        {
+            Volatile.Write(ref _fps, _windowFrames / window.TotalSeconds);
+            (_windowStart, _windowFrames) = (now, 0);
+        }
+
+        _windowFrames++;
+        return Interlocked.Increment(ref _read);
+    }
+
+    private void Offer(Frame frame, CancellationToken stop)
+    {
+        var writer = _channel.Writer;
+        while (!writer.TryWrite(frame))
+        {
+            try
+            {
+                if (!writer.WaitToWriteAsync(stop).AsTask().GetAwaiter().GetResult())
+                {
+                    frame.Dispose();
+                    return;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                frame.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private void OnBufferDropped(Frame frame)
+    {
+        frame.Dispose();
+        Interlocked.Increment(ref _dropped);
+    }
+
+    private IFrameReader CreateReader(CancellationToken stop) => _location.Kind switch
+    {
+        SourceKind.File or SourceKind.Device => new CaptureReader(_options, _location, stop),
+        SourceKind.Folder => new FolderReader(_options, _location, _logger, stop),
+        SourceKind.Mjpeg => new MjpegReader(_options, _location),
+        _ => new FfmpegReader(_options, _location, _logger),
+    };
+
+    /// <summary>The watchdog's limit: the configured one, or three frame intervals of a slow source.</summary>
+    private TimeSpan StallTimeout
+    {
+        get
+        {
+            var fps = _location.Kind == SourceKind.Folder ? _options.FolderFps : Stream?.Fps ?? 0;
+            return fps > 0 ? TimeSpan.FromSeconds(Math.Max(_options.StallTimeout.TotalSeconds, 3 / fps)) : _options.StallTimeout;
+        }
+    }
+
+    private void Watch()
+    {
+        var silent = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastFrame));
+        var state = State;
+        var stuck = (state == SourceState.Streaming && silent > StallTimeout) ||
+                    (state == SourceState.Connecting && DateTimeOffset.UtcNow - Status.Since > _options.ConnectTimeout + StallTimeout);
+        if (stuck && !_stalled && Volatile.Read(ref _reader) is { } reader)
+        {
+            _stalled = true;
+            SetState(SourceState.Stalled, $"no frame for {silent.TotalSeconds:0.#} s; restarting the source");
+            reader.Abort();
+        }
+    }
+
+    private TimeSpan Backoff(int attempt)
+    {
+        var delay = _options.ReconnectInitialDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 16));
+        delay = Math.Min(delay, _options.ReconnectMaxDelay.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(delay * (0.8 + (0.4 * Random.Shared.NextDouble()))); // jitter: cameras on one switch do not retry in step
+    }
+
+    private void SetState(SourceState state, string? reason, TimeSpan? retryIn = null)
+    {
+        var current = Status;
+        if (current.State == state && current.Reason == reason)
+        {
+            return;
+        }
+
+        var next = new SourceStatus(_options.Id, state, reason, DateTimeOffset.UtcNow);
+        Volatile.Write(ref _status, next);
+        var level = state switch
+        {
+            SourceState.Stalled or SourceState.Reconnecting => LogLevel.Warning,
+            SourceState.Stopped when reason is not ("stopped" or "end of the file") => LogLevel.Error,
+            _ => LogLevel.Information,
+        };
+        var retry = retryIn is { } delay ? $"; retrying in {delay.TotalSeconds:0.0} s" : string.Empty;
+        _logger.Log(level, "Camera {Camera} {State}{Reason}{Retry}", _options.Id, state, reason is null ? string.Empty : ": " + reason, retry);
+        StatusChanged?.Invoke(this, next);
+    }
+
+    /// <summary>Counts frames as the consumer takes them.</summary>
+    private sealed class CountingReader(ChannelReader<Frame> inner, CameraSource owner) : ChannelReader<Frame>
+    {
+        public override Task Completion => inner.Completion;
+
+        public override bool CanCount => inner.CanCount;
+
+        public override int Count => inner.Count;
+
+        public override bool TryRead(out Frame item)
+        {
+            if (!inner.TryRead(out item!))
+            {
+                return false;
+            }
+
+            Interlocked.Increment(ref owner._delivered);
+            return true;
+        }
+
+        public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => inner.WaitToReadAsync(cancellationToken);
+    }
+}

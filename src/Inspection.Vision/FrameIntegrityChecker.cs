@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using Inspection.Core;
+using OpenCvSharp;
+
+namespace Inspection.Vision;
+
+/// <summary>
+/// Flags frames that show a failed camera rather than the part: frozen (unchanged for a set time), black,
+/// blank (no contrast) or badly defocused (little Laplacian variance). Works on a 320 px wide gray copy, so
+/// the cost does not grow with the camera's resolution. One checker per camera; its buffers are reused.
+/// </summary>
+public sealed class FrameIntegrityChecker(IntegrityOptions options) : IDisposable
+{
+    private const int WorkWidth = 320;
+    private const int ThumbnailSize = 64;
+
+    private readonly Mat _gray = new();
+    private readonly Mat _small = new();
+    private readonly Mat _laplacian = new();
+    private readonly Mat _thumbnail = new();
+    private readonly Mat _previous = new();
+    private readonly Mat _difference = new();
+    private long _unchangedSince;
+
+    /// <summary>Checks a BGR (or gray) frame read at <paramref name="timestamp"/> (Stopwatch ticks).</summary>
+    public FrameIntegrity Check(Mat frame, long timestamp)
+    {
+        if (!options.Enabled)
+        {
+            return FrameIntegrity.Ok;
+        }
+
+        if (frame.Channels() == 1)
+        {
+            frame.CopyTo(_gray);
+        }
+        else
+        {
+            Cv2.CvtColor(frame, _gray, frame.Channels() == 4 ? ColorConversionCodes.BGRA2GRAY : ColorConversionCodes.BGR2GRAY);
+        }
+
+        var height = Math.Max(1, (int)Math.Round(_gray.Rows * (double)WorkWidth / _gray.Cols));
+        Cv2.Resize(_gray, _small, new Size(WorkWidth, height), 0, 0, InterpolationFlags.Area);
+
+        var result = FrameIntegrity.Ok;
+        Cv2.MeanStdDev(_small, out var mean, out var deviation);
+        if (mean.Val0 < options.BlackLevel)
+        {
+            result |= FrameIntegrity.Black;
+        }
+        else if (deviation.Val0 < options.BlankContrast)
+        {
+            result |= FrameIntegrity.Blank;
+        }
+        else if (options.BlurThreshold > 0)
+        {
+            Cv2.Laplacian(_small, _laplacian, MatType.CV_32F);
+            Cv2.MeanStdDev(_laplacian, out _, out var sharpness);
+            if (sharpness.Val0 * sharpness.Val0 < options.BlurThreshold)
+            {
+                result |= FrameIntegrity.Blurred;
+            }
+        }
+
+        return result | CheckFrozen(timestamp);
+    }
+
+    public void Dispose()
+    {
+        foreach (var mat in new[] { _gray, _small, _laplacian, _thumbnail, _previous, _difference })
+        {
+            mat.Dispose();
+        }
+    }
+
+    private FrameIntegrity CheckFrozen(long timestamp)
+    {
+        Cv2.Resize(_small, _thumbnail, new Size(ThumbnailSize, ThumbnailSize), 0, 0, InterpolationFlags.Area);
+        var same = false;
+        if (!_previous.Empty())
+        {
+            Cv2.Absdiff(_thumbnail, _previous, _difference);
+            same = Cv2.Mean(_difference).Val0 < options.FrozenDifference;
+        }
+
+        _thumbnail.CopyTo(_previous);
+        if (!same)
+        {
+            _unchangedSince = timestamp;
+            return FrameIntegrity.Ok;
+        }
+
+        return Stopwatch.GetElapsedTime(_unchangedSince, timestamp) >= options.FrozenAfter ? FrameIntegrity.Frozen : FrameIntegrity.Ok;
+    }
+}

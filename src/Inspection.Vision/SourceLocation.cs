@@ -1,0 +1,96 @@
+namespace Inspection.Vision;
+
+/// <summary>Where a camera's frames come from, after its URI was understood.</summary>
+public sealed record SourceLocation(SourceKind Kind, string Target, string Display)
+{
+    private static readonly string[] FfmpegSchemes = ["rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp"];
+    private static readonly string[] VideoExtensions = [".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".h264", ".h265", ".hevc", ".mjpeg"];
+
+    /// <summary>Works out the kind of source from the URI (unless configured) and checks what can be checked now.</summary>
+    public static SourceLocation Resolve(CameraOptions options)
+    {
+        var uri = options.Uri.Trim();
+        if (uri.Length == 0)
+        {
+            throw new SourceException($"Camera '{options.Id}' has no Uri.", retryable: false);
+        }
+
+        var scheme = SchemeOf(uri);
+        var kind = options.Kind != SourceKind.Auto ? options.Kind : scheme switch
+        {
+            null when uri.StartsWith("/dev/video", StringComparison.Ordinal) => SourceKind.Device,
+            "device" or "usb" or "v4l2" => SourceKind.Device,
+            "http" or "https" when IsPlaylist(uri) => SourceKind.Ffmpeg,
+            "http" or "https" => SourceKind.Mjpeg,
+            _ when scheme is not null && FfmpegSchemes.Contains(scheme) => SourceKind.Ffmpeg,
+            "file" or null => Directory.Exists(PathOf(uri)) || uri.Contains('*') || uri.Contains('?') ? SourceKind.Folder : SourceKind.File,
+            _ => throw new SourceException(
+                $"Camera '{options.Id}': unknown scheme '{scheme}://' in its Uri. Use rtsp://, rtsps://, rtmp://, srt://, http(s):// (MJPEG or HLS .m3u8), " +
+                "a file or folder path, or a device (/dev/video0, device:0).", retryable: false),
+        };
+
+        return kind switch
+        {
+            SourceKind.File or SourceKind.Folder => new SourceLocation(kind, PathOf(uri), PathOf(uri)),
+            SourceKind.Device => new SourceLocation(kind, DeviceOf(uri, options.Id), uri),
+            _ => new SourceLocation(kind, WithCredentials(uri, options), Mask(uri)),
+        };
+    }
+
+    public static bool IsVideoFile(string path) => VideoExtensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The URI with any password replaced, safe for logs and messages.</summary>
+    public static string Mask(string uri)
+    {
+        if (System.Uri.TryCreate(uri, UriKind.Absolute, out var parsed) && parsed.UserInfo.Length > 0)
+        {
+            var user = parsed.UserInfo.Split(':', 2)[0];
+            return new UriBuilder(parsed) { UserName = user, Password = parsed.UserInfo.Contains(':') ? "***" : string.Empty }.Uri.ToString();
+        }
+
+        return uri;
+    }
+
+    private static string? SchemeOf(string uri)
+    {
+        var colon = uri.IndexOf(':');
+        if (colon <= 1 || uri.StartsWith('/'))
+        {
+            return null;
+        }
+
+        var scheme = uri[..colon];
+        return scheme.All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '-' or '.') ? scheme.ToLowerInvariant() : null;
+    }
+
+    private static bool IsPlaylist(string uri) => uri.Split('?', 2)[0].EndsWith(".m3u8", StringComparison.OrdinalIgnoreCase);
+
+    private static string PathOf(string uri) =>
+        uri.StartsWith("file://", StringComparison.OrdinalIgnoreCase) ? System.Uri.UnescapeDataString(uri["file://".Length..]) : uri;
+
+    private static string DeviceOf(string uri, string cameraId)
+    {
+        var target = uri.StartsWith("/dev/", StringComparison.Ordinal) ? uri : uri[(uri.IndexOf(':') + 1)..].TrimStart('/');
+        if (target.StartsWith("dev/", StringComparison.Ordinal))
+        {
+            target = "/" + target;
+        }
+
+        if (!target.StartsWith("/dev/", StringComparison.Ordinal) && !int.TryParse(target, out _))
+        {
+            throw new SourceException($"Camera '{cameraId}': device '{uri}' is neither an index (device:0) nor a path (/dev/video0).", retryable: false);
+        }
+
+        return target;
+    }
+
+    private static string WithCredentials(string uri, CameraOptions options)
+    {
+        if (string.IsNullOrEmpty(options.Username) || !System.Uri.TryCreate(uri, UriKind.Absolute, out var parsed))
+        {
+            return uri;
+        }
+
+        return new UriBuilder(parsed) { UserName = System.Uri.EscapeDataString(options.Username), Password = System.Uri.EscapeDataString(options.Password ?? string.Empty) }.Uri.AbsoluteUri;
+    }
+}
