@@ -124,9 +124,9 @@ public sealed class IntegrityOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan FrozenAfter { get; set; } = TimeSpan.FromSeconds(3);
 
-    /// <summary>Mean absolute difference (0-255) of the 64x64 thumbnails below which two frames count as the same.</summary>
+    /// <summary>Gray levels (0-255) a pixel may change by between two frames of a frozen picture (compression noise).</summary>
     [Range(0, 255)]
-    public double FrozenDifference { get; set; } = 0.5;
+    public double FrozenTolerance { get; set; } = 1;
 
     /// <summary>Mean brightness (0-255) below which a frame is Black.</summary>
     [Range(0, 255)]

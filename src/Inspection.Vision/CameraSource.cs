@@ -132,7 +132,7 @@ public sealed class CameraSource : IAsyncDisposable
                             break;
                         }
 
-                        if (ended && !_stalled && _location.Kind is SourceKind.File or SourceKind.Folder)
+                        if (ended && !_stalled && _location.IsFinite && !_options.Loop)
                         {
                             SetState(SourceState.Stopped, "end of the file");
                             break;

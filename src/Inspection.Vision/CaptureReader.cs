@@ -54,8 +54,11 @@ internal sealed class CaptureReader(CameraOptions options, SourceLocation locati
     {
         var capture = _capture!;
         var ok = destination is null ? capture.Grab() : capture.Read(destination) && !destination.Empty();
-        if (!ok && _file && options.Loop && capture.Set(VideoCaptureProperties.PosFrames, 0))
+        if (!ok && _file && options.Loop)
         {
+            // Reopening is the one way to start again that every container supports (seeking fails on some).
+            capture.Dispose();
+            _capture = capture = new VideoCapture(location.Target, VideoCaptureAPIs.FFMPEG);
             _pacer.Restart();
             _lastPositionMs = double.MinValue;
             ok = destination is null ? capture.Grab() : capture.Read(destination) && !destination.Empty();

@@ -45,9 +45,17 @@ internal sealed partial class FfmpegReader(CameraOptions options, SourceLocation
         {
             args.AddRange(["-rw_timeout", microseconds]);
         }
-        else if (options.Realtime)
+        else
         {
-            args.Add("-re"); // a local file read at its own pace, as a camera would send it
+            if (options.Realtime)
+            {
+                args.Add("-re"); // a local file read at its own pace, as a camera would send it
+            }
+
+            if (options.Loop)
+            {
+                args.AddRange(["-stream_loop", "-1"]);
+            }
         }
 
         if (live)
@@ -69,7 +77,7 @@ internal sealed partial class FfmpegReader(CameraOptions options, SourceLocation
 
     public StreamInfo Open(CancellationToken cancel)
     {
-        var live = !File.Exists(location.Target);
+        var live = !location.IsFinite;
         var start = new ProcessStartInfo(options.FfmpegPath) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in Arguments(options, location.Target, live))
         {

@@ -12,12 +12,14 @@ namespace Inspection.Vision;
 public sealed class FrameIntegrityChecker(IntegrityOptions options) : IDisposable
 {
     private const int WorkWidth = 320;
-    private const int ThumbnailSize = 64;
+
+    // A frozen encoder repeats the same picture to the bit; a still scene still has sensor noise in a few
+    // hundred pixels (the shared street camera: at least 45 of 57,600 differ by more than 2 levels).
+    private const double FrozenChangedFraction = 0.0001;
 
     private readonly Mat _gray = new();
     private readonly Mat _small = new();
     private readonly Mat _laplacian = new();
-    private readonly Mat _thumbnail = new();
     private readonly Mat _previous = new();
     private readonly Mat _difference = new();
     private long _unchangedSince;
@@ -67,7 +69,7 @@ public sealed class FrameIntegrityChecker(IntegrityOptions options) : IDisposabl
 
     public void Dispose()
     {
-        foreach (var mat in new[] { _gray, _small, _laplacian, _thumbnail, _previous, _difference })
+        foreach (var mat in new[] { _gray, _small, _laplacian, _previous, _difference })
         {
             mat.Dispose();
         }
@@ -75,15 +77,15 @@ public sealed class FrameIntegrityChecker(IntegrityOptions options) : IDisposabl
 
     private FrameIntegrity CheckFrozen(long timestamp)
     {
-        Cv2.Resize(_small, _thumbnail, new Size(ThumbnailSize, ThumbnailSize), 0, 0, InterpolationFlags.Area);
         var same = false;
-        if (!_previous.Empty())
+        if (_previous.Size() == _small.Size())
         {
-            Cv2.Absdiff(_thumbnail, _previous, _difference);
-            same = Cv2.Mean(_difference).Val0 < options.FrozenDifference;
+            Cv2.Absdiff(_small, _previous, _difference);
+            Cv2.Threshold(_difference, _difference, options.FrozenTolerance, 255, ThresholdTypes.Binary);
+            same = Cv2.CountNonZero(_difference) <= FrozenChangedFraction * _small.Rows * _small.Cols;
         }
 
-        _thumbnail.CopyTo(_previous);
+        _small.CopyTo(_previous);
         if (!same)
         {
             _unchangedSince = timestamp;

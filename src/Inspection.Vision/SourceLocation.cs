@@ -37,6 +37,9 @@ public sealed record SourceLocation(SourceKind Kind, string Target, string Displ
         };
     }
 
+    /// <summary>A file or folder ends (unless it loops); a stream or device does not.</summary>
+    public bool IsFinite => Kind is SourceKind.File or SourceKind.Folder || (Kind == SourceKind.Ffmpeg && File.Exists(Target));
+
     public static bool IsVideoFile(string path) => VideoExtensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The URI with any password replaced, safe for logs and messages.</summary>

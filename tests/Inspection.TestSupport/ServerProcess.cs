@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Inspection.TestSupport;
+
+/// <summary>
+/// A real server run by a test (an RTSP server, an MJPEG server, a broker) on 127.0.0.1 and a free port. It can be
+/// killed and started again on the same port, and is killed when disposed.
+/// </summary>
+public sealed class ServerProcess : IDisposable
+{
+    private readonly string _fileName;
+    private readonly Func<int, IEnumerable<string>> _arguments;
+    private readonly string? _readyLine;
+    private Process? _process;
+
+    private ServerProcess(string fileName, Func<int, IEnumerable<string>> arguments, string? readyLine)
+    {
+        _fileName = fileName;
+        _arguments = arguments;
+        _readyLine = readyLine;
+        Port = FreePort();
+    }
+
+    public int Port { get; }
+
+    public bool Running => _process is { HasExited: false };
+
+    /// <summary>Output lines the server printed, for failure messages.</summary>
+    public List<string> Output { get; } = [];
+
+    /// <summary>GStreamer's RTSP server serving rtsp://127.0.0.1:PORT/stream (a moving test pattern).</summary>
+    public static ServerProcess Rtsp(int width = 640, int height = 360, int fps = 25, string? user = null, string? password = null)
+    {
+        var script = Path.Combine(SharedData.RepositoryRoot, "tests", "fixtures", "rtsp_server.py");
+        var server = new ServerProcess("/usr/bin/python3", port =>
+        {
+            var args = new List<string> { script, port.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{width}", $"{height}", $"{fps}" };
+            if (user is not null)
+            {
+                args.AddRange(["--user", user, "--password", password ?? string.Empty]);
+            }
+
+            return args;
+        }, "ready");
+        server.Start();
+        return server;
+    }
+
+    /// <summary>ffmpeg serving a video as multipart MJPEG at http://127.0.0.1:PORT/stream.mjpg, at its own pace, to one client.</summary>
+    public static ServerProcess Mjpeg(string video)
+    {
+        var server = new ServerProcess("ffmpeg", port =>
+        [
+            "-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", video,
+            "-an", "-q:v", "5", "-f", "mpjpeg", "-listen", "1", $"http://127.0.0.1:{port}/stream.mjpg",
+        ], null);
+        server.Start();
+        return server;
+    }
+
+    public string RtspUrl => $"rtsp://127.0.0.1:{Port}/stream";
+
+    /// <summary>Starts the server and waits until it is ready (its ready line, or its port accepting).</summary>
+    public void Start()
+    {
+        var start = new ProcessStartInfo(_fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in _arguments(Port))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, e) => Record(e.Data, ready);
+        process.ErrorDataReceived += (_, e) => Record(e.Data, ready);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"{_fileName} exited with {process.ExitCode}: {string.Join('\n', Output)}");
+            }
+
+            if (_readyLine is null ? Listening(Port) : ready.Task.IsCompleted)
+            {
+                return;
+            }
+
+            Thread.Sleep(50);
+        }
+
+        throw new TimeoutException($"{_fileName} on port {Port} was not ready within 20 s: {string.Join('\n', Output)}");
+    }
+
+    /// <summary>Kills the server at once, as a crash or a pulled cable would.</summary>
+    public void Kill()
+    {
+        if (_process is { } process)
+        {
+            try
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            process.Dispose();
+            _process = null;
+        }
+    }
+
+    public void Dispose() => Kill();
+
+    /// <summary>A TCP port on 127.0.0.1 that nothing listens on right now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Process ids of running processes whose command line contains <paramref name="text"/>.</summary>
+    public static List<int> ProcessesWith(string text)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var command = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                var state = File.ReadAllText(Path.Combine(dir, "stat"));
+                var zombie = state.Length > state.LastIndexOf(')') + 2 && state[state.LastIndexOf(')') + 2] == 'Z';
+                if (command.Contains(text, StringComparison.Ordinal) || (zombie && command.Length == 0 && state.Contains(text, StringComparison.Ordinal)))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+                // The process ended while we looked.
+            }
+        }
+
+        return found;
+    }
+
+    private void Record(string? line, TaskCompletionSource ready)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (Output)
+        {
+            Output.Add(line);
+        }
+
+        if (_readyLine is not null && line.Contains(_readyLine, StringComparison.Ordinal))
+        {
+            ready.TrySetResult();
+        }
+    }
+
+    /// <summary>Whether something listens on the TCP port, read from /proc/net/tcp without connecting (a one-client server would take the connection as its client).</summary>
+    public static bool Listening(int port)
+    {
+        var hexPort = ":" + port.ToString("X4", System.Globalization.CultureInfo.InvariantCulture);
+        return File.ReadLines("/proc/net/tcp").Skip(1)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Any(fields => fields.Length > 3 && fields[1].EndsWith(hexPort, StringComparison.Ordinal) && fields[3] == "0A");
+    }
+}

@@ -1,0 +1,159 @@
+using Inspection.Core;
+using Inspection.TestSupport;
+using OpenCvSharp;
+
+namespace Inspection.Vision.Tests;
+
+public sealed class FileSourceTests : IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    private static string Traffic => SharedData.Require("media/traffic_cKuhn517_MIT.mp4");
+
+    [SkippableFact]
+    public async Task A_variable_rate_video_gives_each_decodable_frame_once_in_order()
+    {
+        // ffprobe -count_frames: 754 packets, 734 decodable frames. A fixed-rate resampler would invent duplicates.
+        var expected = new List<string>();
+        using (var capture = new VideoCapture(Traffic))
+        using (var mat = new Mat())
+        {
+            while (capture.Read(mat) && !mat.Empty())
+            {
+                expected.Add(FrameCollector.Hash(mat));
+            }
+        }
+
+        Assert.Equal(734, expected.Count);
+        await using var source = new CameraSource(new CameraOptions { Id = "traffic", Uri = Traffic, Policy = BufferPolicy.DeliverAll, Realtime = false });
+        await using var collector = new FrameCollector(source, hash: true);
+        source.Start();
+        await source.Completion.WaitAsync(TimeSpan.FromMinutes(2));
+        await collector.Completion.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(SourceState.Stopped, source.State);
+        Assert.Equal("end of the file", source.Status.Reason);
+        Assert.Equal(expected, collector.Frames.Select(f => f.Hash));
+        Assert.Equal(Enumerable.Range(1, 734).Select(i => (long)i), collector.Frames.Select(f => f.Sequence));
+        Assert.Equal(new SourceCounters(734, 0, 734), source.Counters);
+        Assert.All(collector.Frames, f => Assert.Equal((640, 360), (f.Width, f.Height)));
+    }
+
+    [SkippableFact]
+    public async Task Through_ffmpeg_the_same_video_also_gives_each_frame_once()
+    {
+        await using var source = new CameraSource(new CameraOptions { Id = "traffic", Uri = Traffic, Kind = SourceKind.Ffmpeg, Policy = BufferPolicy.DeliverAll, Realtime = false });
+        await using var collector = new FrameCollector(source, hash: true);
+        source.Start();
+        await source.Completion.WaitAsync(TimeSpan.FromMinutes(2));
+        await collector.Completion.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(734, collector.Count);
+        var duplicates = collector.Frames.Zip(collector.Frames.Skip(1)).Count(pair => pair.First.Hash == pair.Second.Hash);
+        Assert.Equal(0, duplicates);
+    }
+
+    [SkippableFact]
+    public async Task A_slow_consumer_of_a_live_source_gets_the_newest_frames_and_the_drops_are_counted()
+    {
+        var options = new CameraOptions { Id = "live", Uri = Traffic, Realtime = false, BufferCapacity = 2, MaxFramesInFlight = 2 };
+        await using var source = new CameraSource(options);
+        await using var collector = new FrameCollector(source, holdEachFrame: TimeSpan.FromMilliseconds(20));
+        source.Start();
+        await source.Completion.WaitAsync(TimeSpan.FromMinutes(1));
+        await Task.Delay(200);
+
+        var counters = source.Counters;
+        Assert.Equal(734, counters.Read);
+        Assert.True(counters.Dropped > 100, $"dropped {counters.Dropped}");
+        Assert.Equal(counters.Read - counters.Dropped, counters.Delivered);
+        Assert.Equal(counters.Delivered, collector.Count);
+        Assert.True(collector.Frames.Zip(collector.Frames.Skip(1)).All(p => p.Second.Sequence > p.First.Sequence), "frames stay in order");
+    }
+
+    [SkippableFact]
+    public async Task A_looping_file_starts_again_at_its_end()
+    {
+        await using var source = new CameraSource(new CameraOptions { Id = "loop", Uri = Traffic, Loop = true, Realtime = false, Policy = BufferPolicy.DeliverAll });
+        await using var collector = new FrameCollector(source);
+        source.Start();
+        Assert.True(await collector.WaitForAsync(800, TimeSpan.FromMinutes(1)));
+        Assert.Equal(SourceState.Streaming, source.State);
+    }
+
+    [Fact]
+    public async Task A_missing_file_stops_that_camera_with_a_clear_reason()
+    {
+        await using var source = new CameraSource(new CameraOptions { Id = "gone", Uri = _folder.File("nothing.mp4") });
+        source.Start();
+        await source.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(SourceState.Stopped, source.State);
+        Assert.Contains("nothing.mp4' does not exist", source.Status.Reason);
+    }
+
+    [Fact]
+    public async Task A_folder_of_images_plays_in_name_order_and_skips_a_corrupt_one()
+    {
+        for (var i = 0; i < 4; i++)
+        {
+            using var image = new Mat(48, 64, MatType.CV_8UC3, Scalar.All(40 * (i + 1)));
+            Cv2.ImWrite(_folder.File($"part{i}.png"), image);
+        }
+
+        File.WriteAllText(_folder.File("part2b.png"), "not a picture");
+        await using var source = new CameraSource(new CameraOptions { Id = "folder", Uri = _folder.Path, FolderFps = 50, Policy = BufferPolicy.DeliverAll });
+        await using var collector = new FrameCollector(source, hash: true);
+        source.Start();
+        await source.Completion.WaitAsync(TimeSpan.FromSeconds(20));
+        await collector.Completion.WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(4, collector.Count);
+        Assert.All(collector.Frames, f => Assert.Equal((64, 48), (f.Width, f.Height)));
+        Assert.Equal(4, collector.Frames.Select(f => f.Hash).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_stream_whose_size_changes_keeps_its_first_size_through_ffmpeg()
+    {
+        // Two H.264 transport streams of different sizes, joined: one stream that changes size half way.
+        var joined = _folder.File("joined.ts");
+        Ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-frames:v", "20", "-c:v", "libx264", "-pix_fmt", "yuv420p", _folder.File("a.ts"));
+        Ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-frames:v", "20", "-c:v", "libx264", "-pix_fmt", "yuv420p", _folder.File("b.ts"));
+        File.WriteAllBytes(joined, [.. File.ReadAllBytes(_folder.File("a.ts")), .. File.ReadAllBytes(_folder.File("b.ts"))]);
+
+        await using var source = new CameraSource(new CameraOptions { Id = "resized", Uri = joined, Kind = SourceKind.Ffmpeg, Policy = BufferPolicy.DeliverAll, Realtime = false });
+        await using var collector = new FrameCollector(source);
+        source.Start();
+        await source.Completion.WaitAsync(TimeSpan.FromSeconds(30));
+        await collector.Completion.WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(40, collector.Count);
+        Assert.All(collector.Frames, f => Assert.Equal((320, 240), (f.Width, f.Height)));
+    }
+
+    [Fact]
+    public async Task Without_ffmpeg_a_stream_camera_stops_and_says_how_to_fix_it()
+    {
+        await using var source = new CameraSource(new CameraOptions { Id = "rtsp", Uri = "rtsp://127.0.0.1:9/x", FfmpegPath = "/nonexistent/ffmpeg" });
+        source.Start();
+        await source.Completion.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(SourceState.Stopped, source.State);
+        Assert.Contains("apt-get install ffmpeg", source.Status.Reason);
+    }
+
+    internal static void Ffmpeg(params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("ffmpeg") { RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-hide_banner", "-loglevel", "error", "-y" }.Concat(args))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, $"ffmpeg {string.Join(' ', args)}: {error}");
+    }
+}
