@@ -4,8 +4,15 @@
 set -euo pipefail
 
 scope="${1:-test}"
-runtime_packages=(libgtk-3-0)   # OpenCvSharp's native library links against GTK 3
-test_packages=()
+runtime_packages=(
+  libgtk-3-0   # OpenCvSharp's native library links against GTK 3
+  ffmpeg       # network camera streams (RTSP, RTMP, SRT, HLS) are pulled by a child ffmpeg process
+)
+test_packages=(
+  # A real RTSP server for the camera tests: GStreamer's gst-rtsp-server, driven from Debian's python3
+  python3-gi gir1.2-gst-rtsp-server-1.0
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
+)
 
 packages=("${runtime_packages[@]}")
 if [ "$scope" = test ]; then

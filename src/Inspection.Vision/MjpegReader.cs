@@ -55,8 +55,9 @@ internal sealed class MjpegReader(CameraOptions options, SourceLocation location
             throw new SourceException($"Camera '{options.Id}': {location.Display} answered {(int)_response.StatusCode} {_response.ReasonPhrase}.", retryable: true);
         }
 
-        var type = _response.Content.Headers.ContentType?.MediaType ?? "none";
-        if (!type.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase) && !type.Equals("image/jpeg", StringComparison.OrdinalIgnoreCase))
+        // Cameras send multipart/x-mixed-replace; some servers say octet-stream or nothing. A page or a playlist is refused.
+        var type = _response.Content.Headers.ContentType?.MediaType ?? "application/octet-stream";
+        if (!type.StartsWith("multipart/", StringComparison.OrdinalIgnoreCase) && type is not ("image/jpeg" or "application/octet-stream"))
         {
             throw new SourceException(
                 $"Camera '{options.Id}': {location.Display} is not a multipart MJPEG stream (Content-Type: {type}); for other HTTP streams set Kind to Ffmpeg.", retryable: false);

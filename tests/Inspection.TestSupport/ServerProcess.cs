@@ -54,7 +54,7 @@ public sealed class ServerProcess : IDisposable
         var server = new ServerProcess("ffmpeg", port =>
         [
             "-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", video,
-            "-an", "-q:v", "5", "-f", "mpjpeg", "-listen", "1", $"http://127.0.0.1:{port}/stream.mjpg",
+            "-an", "-q:v", "5", "-f", "mpjpeg", "-content_type", "multipart/x-mixed-replace;boundary=ffmpeg", "-listen", "1", $"http://127.0.0.1:{port}/stream.mjpg",
         ], null);
         server.Start();
         return server;
