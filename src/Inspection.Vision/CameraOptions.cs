@@ -120,6 +120,10 @@ public sealed class IntegrityOptions
 {
     public bool Enabled { get; set; } = true;
 
+    /// <summary>Frames examined per second at most; the frames between carry the last result.</summary>
+    [Range(0.1, 1000)]
+    public double ChecksPerSecond { get; set; } = 5;
+
     /// <summary>A picture unchanged for this long is Frozen.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan FrozenAfter { get; set; } = TimeSpan.FromSeconds(3);

@@ -17,14 +17,20 @@ public sealed class FrameIntegrityChecker(IntegrityOptions options) : IDisposabl
     // hundred pixels (the shared street camera: at least 45 of 57,600 differ by more than 2 levels).
     private const double FrozenChangedFraction = 0.0001;
 
-    private readonly Mat _gray = new();
+    private readonly Mat _resized = new();
     private readonly Mat _small = new();
     private readonly Mat _laplacian = new();
     private readonly Mat _previous = new();
     private readonly Mat _difference = new();
     private long _unchangedSince;
+    private long _lastCheck;
+    private FrameIntegrity _last;
 
-    /// <summary>Checks a BGR (or gray) frame read at <paramref name="timestamp"/> (Stopwatch ticks).</summary>
+    /// <summary>
+    /// Checks a BGR (or gray) frame read at <paramref name="timestamp"/> (Stopwatch ticks). A camera's condition
+    /// changes slowly, so at most <see cref="IntegrityOptions.ChecksPerSecond"/> frames are examined; the frames
+    /// between carry the last result.
+    /// </summary>
     public FrameIntegrity Check(Mat frame, long timestamp)
     {
         if (!options.Enabled)
@@ -32,17 +38,28 @@ public sealed class FrameIntegrityChecker(IntegrityOptions options) : IDisposabl
             return FrameIntegrity.Ok;
         }
 
-        if (frame.Channels() == 1)
+        if (_lastCheck != 0 && Stopwatch.GetElapsedTime(_lastCheck, timestamp).TotalSeconds < 1 / options.ChecksPerSecond)
         {
-            frame.CopyTo(_gray);
+            return _last;
+        }
+
+        _lastCheck = timestamp;
+        return _last = Examine(frame, timestamp);
+    }
+
+    private FrameIntegrity Examine(Mat frame, long timestamp)
+    {
+        // Shrink first, then convert: the work is then the same for a 640 px and a 4K camera.
+        var height = Math.Max(1, (int)Math.Round(frame.Rows * (double)WorkWidth / frame.Cols));
+        Cv2.Resize(frame, _resized, new Size(WorkWidth, height), 0, 0, InterpolationFlags.Area);
+        if (_resized.Channels() == 1)
+        {
+            _resized.CopyTo(_small);
         }
         else
         {
-            Cv2.CvtColor(frame, _gray, frame.Channels() == 4 ? ColorConversionCodes.BGRA2GRAY : ColorConversionCodes.BGR2GRAY);
+            Cv2.CvtColor(_resized, _small, _resized.Channels() == 4 ? ColorConversionCodes.BGRA2GRAY : ColorConversionCodes.BGR2GRAY);
         }
-
-        var height = Math.Max(1, (int)Math.Round(_gray.Rows * (double)WorkWidth / _gray.Cols));
-        Cv2.Resize(_gray, _small, new Size(WorkWidth, height), 0, 0, InterpolationFlags.Area);
 
         var result = FrameIntegrity.Ok;
         Cv2.MeanStdDev(_small, out var mean, out var deviation);
@@ -69,7 +86,7 @@ public sealed class FrameIntegrityChecker(IntegrityOptions options) : IDisposabl
 
     public void Dispose()
     {
-        foreach (var mat in new[] { _gray, _small, _laplacian, _previous, _difference })
+        foreach (var mat in new[] { _resized, _small, _laplacian, _previous, _difference })
         {
             mat.Dispose();
         }

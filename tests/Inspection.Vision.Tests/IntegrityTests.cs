@@ -8,7 +8,7 @@ namespace Inspection.Vision.Tests;
 /// <summary>A covered, dead, frozen or defocused camera is flagged; a normal stream is not.</summary>
 public sealed class IntegrityTests
 {
-    private static readonly IntegrityOptions Options = new() { FrozenAfter = TimeSpan.FromSeconds(1) };
+    private static readonly IntegrityOptions Options = new() { FrozenAfter = TimeSpan.FromSeconds(1), ChecksPerSecond = 1000 };
 
     [SkippableFact]
     public void Frames_of_a_normal_stream_are_not_flagged()
@@ -30,6 +30,19 @@ public sealed class IntegrityTests
     }
 
     [Fact]
+    public void Between_checks_frames_carry_the_last_result()
+    {
+        using var checker = new FrameIntegrityChecker(new IntegrityOptions { ChecksPerSecond = 5 });
+        using var black = new Mat(90, 160, MatType.CV_8UC3, Scalar.All(0));
+        using var grey = new Mat(90, 160, MatType.CV_8UC3, Scalar.All(128));
+        var now = Stopwatch.GetTimestamp();
+
+        Assert.Equal(FrameIntegrity.Black, checker.Check(black, now));
+        Assert.Equal(FrameIntegrity.Black, checker.Check(grey, now + (Stopwatch.Frequency / 10))); // 100 ms later: not examined
+        Assert.Equal(FrameIntegrity.Blank, checker.Check(grey, now + (Stopwatch.Frequency / 4)));  // 250 ms later: examined
+    }
+
+    [Fact]
     public void Black_and_blank_frames_are_flagged()
     {
         using var checker = new FrameIntegrityChecker(Options);
@@ -38,9 +51,10 @@ public sealed class IntegrityTests
         using var white = new Mat(720, 1280, MatType.CV_8UC3, Scalar.All(255));
         var now = Stopwatch.GetTimestamp();
 
+        var second = Stopwatch.Frequency;
         Assert.True(checker.Check(black, now).HasFlag(FrameIntegrity.Black));
-        Assert.True(checker.Check(grey, now).HasFlag(FrameIntegrity.Blank));
-        Assert.True(checker.Check(white, now).HasFlag(FrameIntegrity.Blank));
+        Assert.True(checker.Check(grey, now + second).HasFlag(FrameIntegrity.Blank));
+        Assert.True(checker.Check(white, now + (2 * second)).HasFlag(FrameIntegrity.Blank));
     }
 
     [SkippableFact]

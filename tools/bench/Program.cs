@@ -1,6 +1,7 @@
 using Inspection.Bench;
 
-// Usage: inspection-bench detector [--model M] [--images A,B,...] [--rounds 5] [--seconds 3]
+// Usage: inspection-bench detector [--model M] [--images A,B,...] [--batches 1,4,8] [--rounds 5] [--seconds 2]
+//        inspection-bench sources [--video V] [--streams 1,2,4] [--rounds 3]
 var command = args.FirstOrDefault() ?? "detector";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
 switch (command)
@@ -8,7 +9,10 @@ switch (command)
     case "detector":
         await DetectorBenchmark.RunAsync(options);
         return 0;
+    case "sources":
+        await SourcesBenchmark.RunAsync(options);
+        return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources.");
         return 2;
 }
