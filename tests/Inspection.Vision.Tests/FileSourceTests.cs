@@ -134,6 +134,23 @@ public sealed class FileSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_missing_device_is_retried_and_says_what_may_be_wrong()
+    {
+        await using var source = new CameraSource(new CameraOptions { Id = "usb", Uri = "/dev/video97", ReconnectMaxDelay = TimeSpan.FromMilliseconds(200) });
+        var reconnecting = new TaskCompletionSource<SourceStatus>(TaskCreationOptions.RunContinuationsAsynchronously);
+        source.StatusChanged += (_, s) =>
+        {
+            if (s.State == SourceState.Reconnecting)
+            {
+                reconnecting.TrySetResult(s);
+            }
+        };
+        source.Start();
+        var status = await reconnecting.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Contains("device /dev/video97 cannot be opened: it is missing, busy, or this user may not read it", status.Reason);
+    }
+
+    [Fact]
     public async Task Without_ffmpeg_a_stream_camera_stops_and_says_how_to_fix_it()
     {
         await using var source = new CameraSource(new CameraOptions { Id = "rtsp", Uri = "rtsp://127.0.0.1:9/x", FfmpegPath = "/nonexistent/ffmpeg" });
