@@ -57,15 +57,6 @@ internal sealed class FrameCollector : IAsyncDisposable
         }
     }
 
-    /// <summary>Frames per second received between two moments on the monotonic clock.</summary>
-    public double RateBetween(long from, long to)
-    {
-        lock (Frames)
-        {
-            return Frames.Count(f => f.Timestamp >= from && f.Timestamp < to) / Stopwatch.GetElapsedTime(from, to).TotalSeconds;
-        }
-    }
-
     /// <summary>Waits until <paramref name="count"/> frames arrived; false on timeout.</summary>
     public async Task<bool> WaitForAsync(int count, TimeSpan timeout)
     {

@@ -41,9 +41,9 @@ public sealed class RealServerTests
             source.Start();
             Assert.True(await collector.WaitForAsync(10, TimeSpan.FromSeconds(20)), "no frames from the RTSP server");
 
-            var from = Stopwatch.GetTimestamp();
+            var (from, readFrom) = (Stopwatch.GetTimestamp(), source.Counters.Read);
             await Task.Delay(TimeSpan.FromSeconds(3));
-            var rate = collector.RateBetween(from, Stopwatch.GetTimestamp());
+            var rate = (source.Counters.Read - readFrom) / Stopwatch.GetElapsedTime(from).TotalSeconds;
             Assert.InRange(rate, 22.5, 27.5); // the server's live 25 frames/s
             Assert.Equal(source.Counters.Read, collector.Count + source.Counters.Dropped + source.Frames.Count);
 
@@ -81,16 +81,18 @@ public sealed class RealServerTests
         a.Start();
         b.Start();
         Assert.True(await collectA.WaitForAsync(10, TimeSpan.FromSeconds(20)) && await collectB.WaitForAsync(10, TimeSpan.FromSeconds(20)), "both cameras should stream");
+        await Task.Delay(TimeSpan.FromSeconds(2)); // past the start-up burst of both streams
 
-        var start = Stopwatch.GetTimestamp();
+        // The camera's own rate: frames read from its stream, whatever the consumer does with them.
+        var (start, readAtStart) = (Stopwatch.GetTimestamp(), a.Counters.Read);
         await Task.Delay(TimeSpan.FromSeconds(4));
-        var killed = Stopwatch.GetTimestamp();
+        var (killed, readAtKill) = (Stopwatch.GetTimestamp(), a.Counters.Read);
         second.Kill();
         await Task.Delay(TimeSpan.FromSeconds(4));
-        var end = Stopwatch.GetTimestamp();
+        var (end, readAtEnd) = (Stopwatch.GetTimestamp(), a.Counters.Read);
 
-        var before = collectA.RateBetween(start, killed);
-        var after = collectA.RateBetween(killed, end);
+        var before = (readAtKill - readAtStart) / Stopwatch.GetElapsedTime(start, killed).TotalSeconds;
+        var after = (readAtEnd - readAtKill) / Stopwatch.GetElapsedTime(killed, end).TotalSeconds;
         Assert.True(Math.Abs(after - before) <= 0.1 * before, $"camera a: {before:0.0} frames/s before, {after:0.0} after camera b died");
         Assert.Equal(SourceState.Streaming, a.State);
         Assert.NotEqual(SourceState.Streaming, b.State);
