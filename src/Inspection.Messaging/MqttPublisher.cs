@@ -1,0 +1,383 @@
+using System.Buffers;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Inspection.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet;
+using MQTTnet.Adapter;
+using MQTTnet.Exceptions;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace Inspection.Messaging;
+
+/// <summary>Counts of what the publisher did, for metrics and tests.</summary>
+public readonly record struct PublisherCounters(long Accepted, long Published, long Resent, long Rejected, long Dropped, long QueueDepth, long Connects);
+
+/// <summary>
+/// Publishes results and statuses over MQTT without losing any: every message is first appended to the
+/// on-disk queue, then sent in order with up to MaxInFlight awaiting the broker's acknowledgement, and removed
+/// only once acknowledged. While the broker is unreachable the queue fills (bounded, with a configured policy);
+/// after a reconnect, or a restart of the process, it is sent in order. The service's online state is a
+/// retained message that the broker's Last Will turns to offline if the process dies.
+/// </summary>
+public sealed class MqttPublisher : IAsyncDisposable
+{
+    private readonly MqttOptions _options;
+    private readonly ILogger _logger;
+    private readonly MqttTopics _topics;
+    private readonly DiskQueue _queue;
+    private readonly IMqttClient _client;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ArrayBufferWriter<byte> _json = new(4096);
+    private readonly Lock _jsonGate = new();
+    private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+    private Task? _loop;
+    private long _accepted;
+    private long _published;
+    private long _resent;
+    private long _rejected;
+    private long _connects;
+    private string? _lastError;
+
+    public MqttPublisher(MqttOptions options, ILogger? logger = null)
+    {
+        _options = options;
+        _logger = logger ?? NullLogger.Instance;
+        _topics = new MqttTopics(options);
+        _queue = new DiskQueue(options.Queue, _logger);
+        _client = new MqttClientFactory().CreateMqttClient();
+    }
+
+    public MqttTopics Topics => _topics;
+
+    public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Why the last connection attempt or publish failed, in words a person can act on; null when connected.</summary>
+    public string? LastError => Volatile.Read(ref _lastError);
+
+    public PublisherCounters Counters => new(
+        Interlocked.Read(ref _accepted), Interlocked.Read(ref _published), Interlocked.Read(ref _resent),
+        Interlocked.Read(ref _rejected), _queue.Dropped, _queue.Count, Interlocked.Read(ref _connects));
+
+    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+
+    /// <summary>Queues a result on its camera's result topic, and on the defect topic when it is NG.</summary>
+    public async ValueTask<bool> PublishResultAsync(InspectionResult result, CancellationToken cancel = default)
+    {
+        byte[] payload;
+        lock (_jsonGate)
+        {
+            _json.ResetWrittenCount();
+            ResultJson.WriteResult(_json, result, DateTimeOffset.UtcNow);
+            payload = _json.WrittenSpan.ToArray();
+        }
+
+        IReadOnlyList<KeyValuePair<string, string>> properties =
+            [new("camera", result.CameraId), new("modelVersion", result.ModelVersion), new("verdict", ResultJson.VerdictText(result.Verdict))];
+        var accepted = await EnqueueAsync(Message(_topics.Result(result.CameraId), payload, retain: false, properties), cancel).ConfigureAwait(false);
+        if (result.Verdict == Verdict.Ng)
+        {
+            accepted &= await EnqueueAsync(Message(_topics.Defect(result.CameraId), payload, retain: false, properties), cancel).ConfigureAwait(false);
+        }
+
+        return accepted;
+    }
+
+    /// <summary>Queues a camera's retained status.</summary>
+    public ValueTask<bool> PublishCameraStatusAsync(SourceStatus status, CancellationToken cancel = default) =>
+        EnqueueAsync(Message(_topics.CameraStatus(status.CameraId), ResultJson.CameraStatus(status), retain: true, [new("camera", status.CameraId)]) with { ExpirySeconds = 0 }, cancel);
+
+    /// <summary>Queues any message (commands' replies, Sparkplug payloads) behind the ones already queued.</summary>
+    public async ValueTask<bool> EnqueueAsync(OutboundMessage message, CancellationToken cancel = default)
+    {
+        var accepted = await _queue.EnqueueAsync(message.Encode(), cancel).ConfigureAwait(false);
+        if (accepted)
+        {
+            Interlocked.Increment(ref _accepted);
+        }
+        else
+        {
+            _logger.LogWarning("MQTT queue full ({Count} messages, policy {Policy}): a message for {Topic} was dropped.", _queue.Count, _options.Queue.FullPolicy, message.Topic);
+        }
+
+        return accepted;
+    }
+
+    /// <summary>Waits until every queued message was acknowledged or <paramref name="deadline"/> passed; true if flushed.</summary>
+    public async Task<bool> FlushAsync(TimeSpan deadline)
+    {
+        using var timeout = new CancellationTokenSource(deadline);
+        while (_queue.Count > 0 && !timeout.IsCancellationRequested)
+        {
+            await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return _queue.Count == 0;
+    }
+
+    /// <summary>Stops publishing: announces offline (retained), disconnects, keeps what is unsent on disk.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+
+        if (_client.IsConnected)
+        {
+            try
+            {
+                await _client.PublishAsync(ServiceStatus(online: false), CancellationToken.None).ConfigureAwait(false);
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is MqttCommunicationException or OperationCanceledException)
+            {
+                _logger.LogDebug(e, "The broker went away during shutdown.");
+            }
+        }
+
+        _client.Dispose();
+        _queue.Dispose();
+        _stop.Dispose();
+    }
+
+    private OutboundMessage Message(string topic, byte[] payload, bool retain, IReadOnlyList<KeyValuePair<string, string>> properties) => new()
+    {
+        Topic = topic,
+        Payload = payload,
+        QualityOfService = _options.QualityOfService,
+        Retain = retain,
+        ExpirySeconds = _options.MessageExpirySeconds,
+        UserProperties = properties,
+    };
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var attempt = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await ConnectAsync(stop).ConfigureAwait(false);
+                attempt = 0;
+                await DrainAsync(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                var reason = Explain(e);
+                if (reason != _lastError)
+                {
+                    _logger.LogWarning("MQTT {Broker}: {Reason}. Results wait in the queue ({Count}) and are sent when the broker is back.", Broker, reason, _queue.Count);
+                }
+
+                Volatile.Write(ref _lastError, reason);
+            }
+
+            var delay = Math.Min(_options.ReconnectInitialDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt++, 16)), _options.ReconnectMaxDelay.TotalMilliseconds);
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(delay * (0.8 + (0.4 * Random.Shared.NextDouble()))), stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private string Broker => _options.UsesEmbeddedBroker ? $"127.0.0.1:{_options.EmbeddedBrokerPort} (embedded)" : $"{_options.Host}:{_options.Port}";
+
+    private async Task ConnectAsync(CancellationToken stop)
+    {
+        if (_client.IsConnected)
+        {
+            return;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        timeout.CancelAfter(_options.ConnectTimeout);
+        var result = await _client.ConnectAsync(BuildClientOptions(), timeout.Token).ConfigureAwait(false);
+        if (result.ResultCode != MqttClientConnectResultCode.Success)
+        {
+            throw new MqttConnectingFailedException($"Connecting with MQTT server failed ({result.ResultCode}).", null);
+        }
+
+        Interlocked.Increment(ref _connects);
+        await _client.PublishAsync(ServiceStatus(online: true), stop).ConfigureAwait(false);
+        if (_lastError is not null)
+        {
+            _logger.LogInformation("MQTT {Broker}: connected; sending {Count} queued messages.", Broker, _queue.Count);
+        }
+
+        Volatile.Write(ref _lastError, null);
+    }
+
+    /// <summary>Sends queued messages in order with a window of unacknowledged ones; returns when the connection drops.</summary>
+    private async Task DrainAsync(CancellationToken stop)
+    {
+        var window = new Queue<(Task<MqttClientPublishResult> Sent, long Position, string Topic)>();
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (window.Count < _options.MaxInFlight && _queue.TryRead(out var record, out var position))
+                {
+                    var message = OutboundMessage.Decode(record);
+                    window.Enqueue((_client.PublishAsync(ToMqtt(message), stop), position, message.Topic));
+                    continue;
+                }
+
+                if (window.Count > 0)
+                {
+                    var (sent, at, topic) = window.Peek();
+                    var result = await sent.ConfigureAwait(false);
+                    window.Dequeue();
+                    if (!result.IsSuccess)
+                    {
+                        // The broker took the message and refused it (not authorised, quota): resending would not help.
+                        Interlocked.Increment(ref _rejected);
+                        _logger.LogError("MQTT broker refused a message for {Topic}: {Reason}.", topic, result.ReasonCode);
+                    }
+
+                    _queue.Acknowledge(at);
+                    Interlocked.Increment(ref _published);
+                    continue;
+                }
+
+                if (!_client.IsConnected)
+                {
+                    throw new MqttCommunicationException("the connection to the broker was lost");
+                }
+
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                idle.CancelAfter(_options.KeepAlive);
+                try
+                {
+                    await _queue.WaitToReadAsync(idle.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+                {
+                    // Idle: loop to check the connection.
+                }
+            }
+        }
+        finally
+        {
+            if (window.Count > 0)
+            {
+                // Sent but not acknowledged: they go again after the reconnect (QoS 1 allows the duplicates).
+                Interlocked.Add(ref _resent, window.Count);
+                foreach (var (sent, _, _) in window)
+                {
+                    _ = sent.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+                }
+            }
+
+            _queue.Rewind();
+        }
+    }
+
+    private MqttApplicationMessage ToMqtt(OutboundMessage message)
+    {
+        var builder = new MqttApplicationMessageBuilder()
+            .WithTopic(message.Topic)
+            .WithPayload(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(message.Payload, out var segment) ? segment : new ArraySegment<byte>(message.Payload.ToArray()))
+            .WithQualityOfServiceLevel((MqttQualityOfServiceLevel)message.QualityOfService)
+            .WithRetainFlag(message.Retain);
+        if (_options.Protocol == MqttProtocol.V500)
+        {
+            builder.WithContentType("application/json");
+            if (message.ExpirySeconds > 0)
+            {
+                builder.WithMessageExpiryInterval(message.ExpirySeconds);
+            }
+
+            foreach (var (key, value) in message.UserProperties)
+            {
+                builder.WithUserProperty(key, System.Text.Encoding.UTF8.GetBytes(value).AsMemory());
+            }
+
+            if (message.ResponseTopic is not null)
+            {
+                builder.WithResponseTopic(message.ResponseTopic);
+            }
+
+            if (!message.CorrelationData.IsEmpty)
+            {
+                builder.WithCorrelationData(message.CorrelationData.ToArray());
+            }
+        }
+
+        return builder.Build();
+    }
+
+    private MqttApplicationMessage ServiceStatus(bool online) => new MqttApplicationMessageBuilder()
+        .WithTopic(_topics.ServiceStatus)
+        .WithPayload(ResultJson.ServiceStatus(online, _options.ClientId, online ? DateTimeOffset.UtcNow : _started))
+        .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+        .WithRetainFlag()
+        .Build();
+
+    private MqttClientOptions BuildClientOptions()
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithClientId(_options.ClientId)
+            .WithTcpServer(_options.UsesEmbeddedBroker ? "127.0.0.1" : _options.Host, _options.UsesEmbeddedBroker ? _options.EmbeddedBrokerPort : _options.Port)
+            .WithProtocolVersion(_options.Protocol == MqttProtocol.V500 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
+            .WithKeepAlivePeriod(_options.KeepAlive)
+            .WithTimeout(_options.ConnectTimeout)
+            .WithCleanSession()
+            .WithWillTopic(_topics.ServiceStatus)
+            .WithWillPayload(ResultJson.ServiceStatus(online: false, _options.ClientId, _started))
+            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .WithWillRetain();
+        if (_options.Username is { Length: > 0 } user)
+        {
+            builder.WithCredentials(user, _options.ResolvePassword());
+        }
+
+        if (_options.UseTls)
+        {
+            builder.WithTlsOptions(tls =>
+            {
+                tls.UseTls().WithTargetHost(_options.Host ?? "127.0.0.1");
+                if (_options.CaFile is { Length: > 0 } caFile)
+                {
+                    tls.WithTrustChain([X509CertificateLoader.LoadCertificateFromFile(caFile)]);
+                }
+
+                if (_options.ClientCertificateFile is { Length: > 0 } certificate)
+                {
+                    tls.WithClientCertificates([X509Certificate2.CreateFromPemFile(certificate, _options.ClientKeyFile)]);
+                }
+
+                if (_options.AllowUntrustedCertificates)
+                {
+                    tls.WithAllowUntrustedCertificates().WithIgnoreCertificateChainErrors().WithCertificateValidationHandler(_ => true);
+                }
+            });
+        }
+
+        return builder.Build();
+    }
+
+    private static string Explain(Exception e) => e switch
+    {
+        MqttConnectingFailedException f when f.Message.Contains(nameof(MqttClientConnectResultCode.BadUserNameOrPassword), StringComparison.Ordinal) ||
+                                              f.Message.Contains(nameof(MqttClientConnectResultCode.NotAuthorized), StringComparison.Ordinal) =>
+            "the broker refused the username or password; check Inspection:Mqtt:Username and the password",
+        MqttConnectingFailedException f => $"the broker refused the connection: {f.Message}",
+        _ when e.GetBaseException() is AuthenticationException tls =>
+            $"the broker's TLS certificate is not trusted ({tls.Message}); give its certificate authority in Inspection:Mqtt:CaFile",
+        _ when e.GetBaseException() is System.Net.Sockets.SocketException socket => $"cannot reach the broker ({socket.SocketErrorCode})",
+        OperationCanceledException => "no answer from the broker in time",
+        _ => e.GetBaseException().Message,
+    };
+}

@@ -1,0 +1,102 @@
+using System.Buffers;
+using System.Text.Json;
+using Inspection.Core;
+
+namespace Inspection.Messaging;
+
+/// <summary>
+/// Writes results and statuses as the JSON documented in docs/mqtt.md and schemas/inspection-result.schema.json.
+/// Field names are part of the contract with PLC and SCADA integrations: change them only with a new schema version.
+/// </summary>
+public static class ResultJson
+{
+    public const int SchemaVersion = 1;
+
+    public static void WriteResult(IBufferWriter<byte> output, InspectionResult result, DateTimeOffset publishTime)
+    {
+        using var json = new Utf8JsonWriter(output);
+        json.WriteStartObject();
+        json.WriteNumber("schemaVersion", SchemaVersion);
+        json.WriteString("camera", result.CameraId);
+        json.WriteNumber("sequence", result.Sequence);
+        json.WriteString("captureTime", result.CaptureTime.UtcDateTime);
+        json.WriteString("publishTime", publishTime.UtcDateTime);
+        json.WriteStartObject("model");
+        json.WriteString("name", result.ModelName);
+        json.WriteString("version", result.ModelVersion);
+        json.WriteEndObject();
+        json.WriteString("verdict", VerdictText(result.Verdict));
+        if (result.Reason is not null)
+        {
+            json.WriteString("reason", result.Reason);
+        }
+
+        if (result.PartId is not null)
+        {
+            json.WriteString("partId", result.PartId);
+        }
+
+        json.WriteStartArray("integrity");
+        foreach (var flag in IntegrityFlags)
+        {
+            if (result.Integrity.HasFlag(flag))
+            {
+                json.WriteStringValue(flag.ToString().ToLowerInvariant());
+            }
+        }
+
+        json.WriteEndArray();
+        json.WriteStartObject("image");
+        json.WriteNumber("width", result.Width);
+        json.WriteNumber("height", result.Height);
+        json.WriteEndObject();
+        json.WriteNumber("inferenceMs", Math.Round(result.InferenceLatency.TotalMilliseconds, 2));
+        json.WriteStartArray("detections");
+        foreach (var d in result.Detections)
+        {
+            json.WriteStartObject();
+            json.WriteNumber("classId", d.ClassId);
+            json.WriteString("class", result.ClassName(d.ClassId));
+            json.WriteNumber("score", Math.Round(d.Score, 4));
+            json.WriteStartArray("box");
+            json.WriteNumberValue(Math.Round(d.Box.X1, 1));
+            json.WriteNumberValue(Math.Round(d.Box.Y1, 1));
+            json.WriteNumberValue(Math.Round(d.Box.X2, 1));
+            json.WriteNumberValue(Math.Round(d.Box.Y2, 1));
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    /// <summary>A camera's retained status: {"camera", "state", "reason", "since"}.</summary>
+    public static byte[] CameraStatus(SourceStatus status) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
+    {
+        ["schemaVersion"] = SchemaVersion,
+        ["camera"] = status.CameraId,
+        ["state"] = status.State.ToString().ToLowerInvariant(),
+        ["online"] = status.State == SourceState.Streaming,
+        ["reason"] = status.Reason,
+        ["since"] = status.Since.UtcDateTime,
+    });
+
+    /// <summary>The service's retained status: {"state": "online"|"offline", "clientId", "since"}.</summary>
+    public static byte[] ServiceStatus(bool online, string clientId, DateTimeOffset since) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
+    {
+        ["schemaVersion"] = SchemaVersion,
+        ["state"] = online ? "online" : "offline",
+        ["clientId"] = clientId,
+        ["since"] = since.UtcDateTime,
+    });
+
+    public static string VerdictText(Verdict verdict) => verdict switch
+    {
+        Verdict.Ok => "OK",
+        Verdict.Ng => "NG",
+        _ => "UNKNOWN",
+    };
+
+    private static readonly FrameIntegrity[] IntegrityFlags = [FrameIntegrity.Frozen, FrameIntegrity.Black, FrameIntegrity.Blank, FrameIntegrity.Blurred];
+}
