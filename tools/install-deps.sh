@@ -9,6 +9,7 @@ runtime_packages=(
   ffmpeg       # network camera streams (RTSP, RTMP, SRT, HLS) are pulled by a child ffmpeg process
 )
 test_packages=(
+  mosquitto mosquitto-clients openssl   # a real MQTT broker, mosquitto_sub, certificates for TLS tests
   # A real RTSP server for the camera tests: GStreamer's gst-rtsp-server, driven from Debian's python3
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad

@@ -34,6 +34,7 @@ public sealed class MqttPublisher : IAsyncDisposable
     private readonly Lock _jsonGate = new();
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
     private Task? _loop;
+    private CancellationTokenSource _connection = new();
     private long _accepted;
     private long _published;
     private long _resent;
@@ -48,6 +49,11 @@ public sealed class MqttPublisher : IAsyncDisposable
         _topics = new MqttTopics(options);
         _queue = new DiskQueue(options.Queue, _logger);
         _client = new MqttClientFactory().CreateMqttClient();
+        _client.DisconnectedAsync += _ =>
+        {
+            _connection.Cancel(); // wakes the drain loop at once instead of at its next idle check
+            return Task.CompletedTask;
+        };
     }
 
     public MqttTopics Topics => _topics;
@@ -142,6 +148,7 @@ public sealed class MqttPublisher : IAsyncDisposable
         _client.Dispose();
         _queue.Dispose();
         _stop.Dispose();
+        _connection.Dispose();
     }
 
     private OutboundMessage Message(string topic, byte[] payload, bool retain, IReadOnlyList<KeyValuePair<string, string>> properties) => new()
@@ -210,6 +217,8 @@ public sealed class MqttPublisher : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _connects);
+        var previous = Interlocked.Exchange(ref _connection, new CancellationTokenSource());
+        previous.Dispose();
         await _client.PublishAsync(ServiceStatus(online: true), stop).ConfigureAwait(false);
         if (_lastError is not null)
         {
@@ -256,7 +265,7 @@ public sealed class MqttPublisher : IAsyncDisposable
                     throw new MqttCommunicationException("the connection to the broker was lost");
                 }
 
-                using var idle = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(stop, _connection.Token);
                 idle.CancelAfter(_options.KeepAlive);
                 try
                 {

@@ -15,12 +15,12 @@ public sealed class ServerProcess : IDisposable
     private readonly string? _readyLine;
     private Process? _process;
 
-    private ServerProcess(string fileName, Func<int, IEnumerable<string>> arguments, string? readyLine)
+    private ServerProcess(string fileName, Func<int, IEnumerable<string>> arguments, string? readyLine, int? port = null)
     {
         _fileName = fileName;
         _arguments = arguments;
         _readyLine = readyLine;
-        Port = FreePort();
+        Port = port ?? FreePort();
     }
 
     public int Port { get; }
@@ -61,6 +61,58 @@ public sealed class ServerProcess : IDisposable
     }
 
     public string RtspUrl => $"rtsp://127.0.0.1:{Port}/stream";
+
+    /// <summary>
+    /// A mosquitto broker on 127.0.0.1 with persistence (offline subscribers' sessions survive a restart), no limit
+    /// on queued messages, and optional extra configuration lines (a password file, TLS).
+    /// </summary>
+    public static ServerProcess Mosquitto(string folder, params string[] extraConfiguration) => MosquittoOnPort(folder, null, extraConfiguration);
+
+    /// <summary>mosquitto on a port chosen before (a client was told it already).</summary>
+    public static ServerProcess MosquittoOnPort(string folder, int? fixedPort, params string[] extraConfiguration)
+    {
+        var server = new ServerProcess("mosquitto", port =>
+        {
+            var configuration = Path.Combine(folder, "mosquitto.conf");
+            var data = Directory.CreateDirectory(Path.Combine(folder, "mosquitto-data")).FullName;
+            File.WriteAllLines(configuration,
+            [
+                $"listener {port} 127.0.0.1",
+                .. extraConfiguration.Length == 0 ? ["allow_anonymous true"] : extraConfiguration,
+                $"user {Environment.UserName}", // as root, mosquitto would switch to its own user, who cannot write the test's folder
+                "persistence true",
+                $"persistence_location {data}/",
+                "max_queued_messages 0",
+                "max_inflight_messages 0",
+                "log_dest stderr",
+                "log_type error",
+                "log_type warning",
+            ]);
+            return ["-c", configuration];
+        }, null, fixedPort);
+        server.Start();
+        return server;
+    }
+
+    /// <summary>Stops the server politely (SIGTERM), as an operator restarting it would; it saves its state.</summary>
+    public void Stop()
+    {
+        if (_process is { } process)
+        {
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                kill.WaitForExit();
+            }
+
+            if (!process.WaitForExit(10_000))
+            {
+                process.Kill();
+            }
+
+            process.Dispose();
+            _process = null;
+        }
+    }
 
     /// <summary>Starts the server and waits until it is ready (its ready line, or its port accepting).</summary>
     public void Start()

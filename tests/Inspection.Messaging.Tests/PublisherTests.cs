@@ -1,0 +1,262 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Inspection.Core;
+using Inspection.Messaging;
+using Inspection.TestSupport;
+using Json.Schema;
+
+namespace Inspection.Messaging.Tests;
+
+/// <summary>The publisher against a real mosquitto on 127.0.0.1; subscribers are MQTTnet and mosquitto_sub.</summary>
+[Collection(nameof(PublisherTests))]
+public sealed class PublisherTests : IDisposable
+{
+    private static readonly JsonSchema Schema = JsonSchema.FromFile(Path.Combine(SharedData.RepositoryRoot, "docs", "schemas", "inspection-result.schema.json"));
+    private static readonly string[] Names = ["scratch", "dent"];
+
+    private readonly TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    private MqttOptions Options(int port) => new()
+    {
+        Host = "127.0.0.1",
+        Port = port,
+        ClientId = "inspection-test",
+        Site = "plant1",
+        Line = "lineA",
+        ReconnectInitialDelay = TimeSpan.FromMilliseconds(100),
+        ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
+        Queue = new DiskQueueOptions { Directory = _folder.File("queue") },
+    };
+
+    internal static InspectionResult Result(string camera, long sequence) => new()
+    {
+        CameraId = camera,
+        Sequence = sequence,
+        CaptureTime = DateTimeOffset.UtcNow,
+        ModelName = "demo",
+        ModelVersion = "v1",
+        Verdict = sequence % 10 == 0 ? Verdict.Ng : Verdict.Ok,
+        Detections = sequence % 10 == 0 ? [new Detection(1, 0.87f, new BoundingBox(10, 20, 30, 40))] : [],
+        ClassNames = Names,
+        InferenceLatency = TimeSpan.FromMilliseconds(12.5),
+        Width = 640,
+        Height = 360,
+        Integrity = sequence % 7 == 0 ? FrameIntegrity.Blurred : FrameIntegrity.Ok,
+        PartId = sequence % 3 == 0 ? $"part-{sequence}" : null,
+    };
+
+    [Fact]
+    public async Task Ten_thousand_results_arrive_in_order_per_camera_and_match_the_schema()
+    {
+        using var broker = ServerProcess.Mosquitto(_folder.Path);
+        await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/result");
+        using var mosquittoSub = new MosquittoSub(broker.Port, "inspection/plant1/lineA/+/result");
+        await Task.Delay(500); // mosquitto_sub subscribes
+
+        await using (var publisher = new MqttPublisher(Options(broker.Port)))
+        {
+            publisher.Start();
+            for (var i = 1; i <= 5000; i++)
+            {
+                Assert.True(await publisher.PublishResultAsync(Result("cam1", i)));
+                Assert.True(await publisher.PublishResultAsync(Result("cam2", i)));
+            }
+
+            Assert.True(await publisher.FlushAsync(TimeSpan.FromSeconds(60)), $"queue still holds {publisher.Counters.QueueDepth}; {publisher.LastError}");
+            Assert.Equal(10_000 + 1000, publisher.Counters.Published); // every tenth result also goes to its camera's defect topic
+        }
+
+        await WaitUntil(() => subscriber.Snapshot().Count >= 10_000 && mosquittoSub.Count >= 10_000, TimeSpan.FromSeconds(30), "all results at both subscribers");
+        var received = subscriber.Snapshot();
+        Assert.Equal(10_000, received.Count);
+        AssertInOrderAndComplete(received.Select(r => r.Payload), 5000);
+        Assert.All(received.Take(200), r => AssertValid(r.Payload));
+        Assert.Equal("v1", received[0].Properties["modelVersion"]);
+
+        var lines = mosquittoSub.Lines.ToList();
+        Assert.Equal(10_000, lines.Count);
+        AssertInOrderAndComplete(lines.Select(l => l[(l.IndexOf(' ') + 1)..]), 5000);
+    }
+
+    [Fact]
+    public async Task A_broker_down_for_ten_seconds_loses_nothing_and_keeps_the_order()
+    {
+        using var broker = ServerProcess.Mosquitto(_folder.Path);
+        await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/result");
+        PublisherCounters counters;
+        await using (var publisher = new MqttPublisher(Options(broker.Port)))
+        {
+            publisher.Start();
+            var outage = Task.CompletedTask;
+            for (var i = 1; i <= 5000; i++)
+            {
+                await publisher.PublishResultAsync(Result("cam1", i));
+                await publisher.PublishResultAsync(Result("cam2", i));
+                if (i == 1500)
+                {
+                    outage = Task.Run(async () =>
+                    {
+                        broker.Stop();
+                        await Task.Delay(TimeSpan.FromSeconds(10));
+                        broker.Start();
+                    });
+                }
+
+                if (i % 100 == 0)
+                {
+                    await Task.Delay(20); // results arrive over time, as from a line, so the outage falls in the middle
+                }
+            }
+
+            await outage;
+            Assert.True(await publisher.FlushAsync(TimeSpan.FromSeconds(60)), $"queue still holds {publisher.Counters.QueueDepth}; {publisher.LastError}");
+            counters = publisher.Counters;
+            Assert.True(counters.Connects >= 2, "the publisher should have reconnected");
+        }
+
+        await WaitUntil(() => Distinct(subscriber.Snapshot()) >= 10_000, TimeSpan.FromSeconds(30), "every result after the outage");
+        var received = subscriber.Snapshot();
+        var duplicates = received.Count - Distinct(received);
+        Assert.True(duplicates <= counters.Resent, $"{duplicates} duplicates, but only {counters.Resent} messages were resent");
+        AssertInOrderAndComplete(received.Select(r => r.Payload), 5000, allowResends: true);
+    }
+
+    [Fact]
+    public async Task Results_queued_while_the_broker_is_down_survive_a_restart_of_the_process()
+    {
+        var port = ServerProcess.FreePort();
+        await using (var first = new MqttPublisher(Options(port)))
+        {
+            first.Start();
+            for (var i = 1; i <= 500; i++)
+            {
+                await first.PublishResultAsync(Result("cam1", i));
+            }
+
+            await WaitUntil(() => first.LastError is not null, TimeSpan.FromSeconds(10), "the publisher to find no broker");
+            Assert.Contains("cannot reach the broker", first.LastError);
+            Assert.Equal(550, first.Counters.QueueDepth); // every tenth result is NG and also goes to the defect topic
+        }
+
+        using var broker = ServerProcess.MosquittoOnPort(_folder.Path, port);
+        await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/result");
+        await using (var second = new MqttPublisher(Options(port)))
+        {
+            Assert.Equal(550, second.Counters.QueueDepth);
+            second.Start();
+            Assert.True(await second.FlushAsync(TimeSpan.FromSeconds(30)), second.LastError);
+        }
+
+        await WaitUntil(() => subscriber.Snapshot().Count >= 500, TimeSpan.FromSeconds(10), "the queued results");
+        AssertInOrderAndComplete(subscriber.Snapshot().Select(r => r.Payload), 500, cameras: ["cam1"]);
+    }
+
+    [Fact]
+    public async Task Service_and_camera_status_are_retained_and_right_after_a_reconnect()
+    {
+        using var broker = ServerProcess.Mosquitto(_folder.Path);
+        await using (var publisher = new MqttPublisher(Options(broker.Port)))
+        {
+            publisher.Start();
+            await publisher.PublishCameraStatusAsync(new SourceStatus("cam1", SourceState.Streaming, "640x360 h264", DateTimeOffset.UtcNow));
+            await publisher.PublishCameraStatusAsync(new SourceStatus("cam1", SourceState.Reconnecting, "connection refused", DateTimeOffset.UtcNow));
+            Assert.True(await publisher.FlushAsync(TimeSpan.FromSeconds(10)));
+
+            broker.Stop();
+            broker.Start();
+            await WaitUntil(() => publisher.IsConnected, TimeSpan.FromSeconds(10), "the reconnect");
+
+            // A subscriber arriving now gets the retained state: the service online, the camera reconnecting.
+            await using var late = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/status", "late-subscriber");
+            await WaitUntil(() => late.Snapshot().Count >= 2, TimeSpan.FromSeconds(5), $"retained statuses, got {string.Join(" | ", late.Snapshot().Select(m => m.Topic + " " + m.Payload))}");
+            var byTopic = late.Snapshot().ToDictionary(m => m.Topic, m => JsonNode.Parse(m.Payload)!);
+            Assert.Equal("online", (string?)byTopic["inspection/plant1/lineA/service/status"]["state"]);
+            Assert.Equal("reconnecting", (string?)byTopic["inspection/plant1/lineA/cam1/status"]["state"]);
+            Assert.All(late.Snapshot(), m => Assert.True(m.Retain));
+        }
+
+        await using var after = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/service/status", "after-stop");
+        await WaitUntil(() => after.Snapshot().Count >= 1, TimeSpan.FromSeconds(5), "the retained service status");
+        Assert.Equal("offline", (string?)JsonNode.Parse(after.Snapshot()[^1].Payload)!["state"]);
+    }
+
+    [Fact]
+    public async Task A_wrong_password_is_one_clear_error()
+    {
+        var passwords = _folder.File("passwords");
+        Run("mosquitto_passwd", "-b", "-c", passwords, "line-pc", "right-password");
+        using var broker = ServerProcess.Mosquitto(_folder.Path, "allow_anonymous false", $"password_file {passwords}");
+        var options = Options(broker.Port);
+        options.Username = "line-pc";
+        options.Password = "wrong-password";
+        await using (var publisher = new MqttPublisher(options))
+        {
+            publisher.Start();
+            await WaitUntil(() => publisher.LastError is not null, TimeSpan.FromSeconds(10), "the refusal");
+            Assert.Contains("refused the username or password", publisher.LastError);
+            Assert.DoesNotContain("wrong-password", publisher.LastError);
+        }
+
+        var secretFile = _folder.File("secret");
+        File.WriteAllText(secretFile, "right-password\n");
+        options.Password = null;
+        options.PasswordFile = secretFile;
+        options.Queue = new DiskQueueOptions { Directory = _folder.File("queue2") };
+        await using var right = new MqttPublisher(options);
+        right.Start();
+        await WaitUntil(() => right.IsConnected, TimeSpan.FromSeconds(10), "a connection with the password from the file");
+    }
+
+    internal static void AssertValid(string payload)
+    {
+        var result = Schema.Evaluate(JsonDocument.Parse(payload).RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        Assert.True(result.IsValid, $"{payload} does not match the schema: {string.Join("; ", (result.Details ?? []).Where(d => d.Errors is not null).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}")))}");
+    }
+
+    private static int Distinct(List<Received> received) => received.Select(r => Key(r.Payload)).Distinct().Count();
+
+    private static (string Camera, long Sequence) Key(string payload)
+    {
+        var json = JsonNode.Parse(payload)!;
+        return ((string)json["camera"]!, (long)json["sequence"]!);
+    }
+
+    /// <summary>Every sequence 1..count of each camera arrived; first arrivals are in order; resends only repeat earlier ones.</summary>
+    private static void AssertInOrderAndComplete(IEnumerable<string> payloads, int count, bool allowResends = false, string[]? cameras = null)
+    {
+        var next = (cameras ?? ["cam1", "cam2"]).ToDictionary(c => c, _ => 1L);
+        foreach (var (camera, sequence) in payloads.Select(Key))
+        {
+            if (sequence == next[camera])
+            {
+                next[camera]++;
+            }
+            else
+            {
+                Assert.True(allowResends && sequence < next[camera], $"{camera}: got {sequence}, expected {next[camera]}");
+            }
+        }
+
+        Assert.All(next, kv => Assert.Equal(count + 1, kv.Value));
+    }
+
+    private static async Task WaitUntil(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(deadline.Elapsed < timeout, $"timed out waiting for {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    private static void Run(string file, params string[] args)
+    {
+        using var process = Process.Start(file, args);
+        process.WaitForExit();
+        Assert.Equal(0, process.ExitCode);
+    }
+}
