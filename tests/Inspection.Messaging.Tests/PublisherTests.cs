@@ -117,7 +117,7 @@ public sealed class PublisherTests : IDisposable
             Assert.True(counters.Connects >= 2, "the publisher should have reconnected");
         }
 
-        await WaitUntil(() => Distinct(subscriber.Snapshot()) >= 10_000, TimeSpan.FromSeconds(30), "every result after the outage");
+        await WaitUntil(() => Distinct(subscriber.Snapshot()) >= 10_000, TimeSpan.FromSeconds(30), $"every result after the outage: {Missing(subscriber.Snapshot(), 5000)}; counters {counters}");
         var received = subscriber.Snapshot();
         var duplicates = received.Count - Distinct(received);
         Assert.True(duplicates <= counters.Resent, $"{duplicates} duplicates, but only {counters.Resent} messages were resent");
@@ -210,10 +210,50 @@ public sealed class PublisherTests : IDisposable
         await WaitUntil(() => right.IsConnected, TimeSpan.FromSeconds(10), "a connection with the password from the file");
     }
 
+    [Fact]
+    public async Task Without_a_configured_broker_the_embedded_one_carries_the_results()
+    {
+        var options = Options(0);
+        options.Host = null;
+        options.EmbeddedBrokerPort = ServerProcess.FreePort();
+        await using var broker = await EmbeddedBroker.StartAsync(options.EmbeddedBrokerPort, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        using var mosquittoSub = new MosquittoSub(options.EmbeddedBrokerPort, "inspection/#", "embedded-watcher");
+        await Task.Delay(500);
+        await using (var publisher = new MqttPublisher(options))
+        {
+            publisher.Start();
+            for (var i = 1; i <= 20; i++)
+            {
+                await publisher.PublishResultAsync(Result("cam1", i));
+            }
+
+            Assert.True(await publisher.FlushAsync(TimeSpan.FromSeconds(10)), publisher.LastError);
+        }
+
+        await WaitUntil(() => mosquittoSub.Lines.Count(l => l.Contains("/cam1/result ", StringComparison.Ordinal)) == 20, TimeSpan.FromSeconds(5), "20 results through the embedded broker");
+        Assert.Contains(mosquittoSub.Lines, l => l.StartsWith("inspection/plant1/lineA/service/status ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_port_already_taken_is_a_clear_error_for_the_embedded_broker()
+    {
+        var port = ServerProcess.FreePort();
+        await using var first = await EmbeddedBroker.StartAsync(port, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var e = await Assert.ThrowsAsync<InspectionInputException>(() => EmbeddedBroker.StartAsync(port, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
+        Assert.Contains($"cannot listen on 127.0.0.1:{port}", e.Message);
+    }
+
     internal static void AssertValid(string payload)
     {
         var result = Schema.Evaluate(JsonDocument.Parse(payload).RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
         Assert.True(result.IsValid, $"{payload} does not match the schema: {string.Join("; ", (result.Details ?? []).Where(d => d.Errors is not null).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}")))}");
+    }
+
+    private static string Missing(List<Received> received, int count)
+    {
+        var seen = received.Select(r => Key(r.Payload)).ToHashSet();
+        var missing = new[] { "cam1", "cam2" }.SelectMany(c => Enumerable.Range(1, count).Select(i => (c, (long)i))).Where(k => !seen.Contains(k)).ToList();
+        return $"{received.Count} received, {missing.Count} missing: {string.Join(", ", missing.Take(10))}";
     }
 
     private static int Distinct(List<Received> received) => received.Select(r => Key(r.Payload)).Distinct().Count();

@@ -2,6 +2,7 @@ using Inspection.Bench;
 
 // Usage: inspection-bench detector [--model M] [--images A,B,...] [--batches 1,4,8] [--rounds 5] [--seconds 2]
 //        inspection-bench sources [--video V] [--streams 1,2,4] [--rounds 3]
+//        inspection-bench mqtt [--messages 20000] [--rounds 3]
 var command = args.FirstOrDefault() ?? "detector";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
 switch (command)
@@ -12,7 +13,10 @@ switch (command)
     case "sources":
         await SourcesBenchmark.RunAsync(options);
         return 0;
+    case "mqtt":
+        await MqttBenchmark.RunAsync(options);
+        return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt.");
         return 2;
 }
