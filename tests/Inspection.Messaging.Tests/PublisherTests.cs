@@ -184,6 +184,27 @@ public sealed class PublisherTests : IDisposable
     }
 
     [Fact]
+    public async Task The_Will_marks_the_service_offline_when_its_connection_dies_without_a_goodbye()
+    {
+        using var broker = ServerProcess.Mosquitto(_folder.Path);
+        using var proxy = new TcpProxy(broker.Port);
+        await using var watcher = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/service/status", "will-watcher");
+        await using var publisher = new MqttPublisher(Options(proxy.Port));
+        publisher.Start();
+        await WaitUntil(() => watcher.Snapshot().Any(m => Status(m) == "online"), TimeSpan.FromSeconds(10), "the service to announce itself online");
+
+        proxy.Cut(); // the connection dies as if the process were killed: no DISCONNECT reaches the broker
+
+        await WaitUntil(() => watcher.Snapshot().Count > 0 && Status(watcher.Snapshot()[^1]) == "offline", TimeSpan.FromSeconds(10), "the broker to publish the Will");
+        await using var late = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/service/status", "late-will-watcher");
+        await WaitUntil(() => late.Snapshot().Count > 0, TimeSpan.FromSeconds(5), "the retained status");
+        Assert.Equal("offline", Status(late.Snapshot()[^1]));
+        Assert.True(late.Snapshot()[^1].Retain);
+
+        static string? Status(Received message) => (string?)JsonNode.Parse(message.Payload)!["state"];
+    }
+
+    [Fact]
     public async Task A_wrong_password_is_one_clear_error()
     {
         var passwords = _folder.File("passwords");
@@ -243,6 +264,47 @@ public sealed class PublisherTests : IDisposable
         Assert.Contains($"cannot listen on 127.0.0.1:{port}", e.Message);
     }
 
+    [Fact]
+    public async Task TLS_with_a_certificate_authority_made_by_openssl_works_and_an_untrusted_certificate_is_refused()
+    {
+        var (ca, certificate, key) = MakeCertificates();
+        using var broker = ServerProcess.Mosquitto(_folder.Path, "allow_anonymous true", $"cafile {ca}", $"certfile {certificate}", $"keyfile {key}");
+        var options = Options(broker.Port);
+        options.UseTls = true;
+
+        await using (var untrusted = new MqttPublisher(options))
+        {
+            untrusted.Start();
+            await WaitUntil(() => untrusted.LastError is not null, TimeSpan.FromSeconds(10), "the certificate check to fail");
+            Assert.Contains("TLS certificate is not trusted", untrusted.LastError);
+            Assert.False(untrusted.IsConnected);
+        }
+
+        options.CaFile = ca;
+        options.Queue = new DiskQueueOptions { Directory = _folder.File("queue-tls") };
+        using var watcher = new MosquittoSub(broker.Port, "inspection/#", "tls-watcher", "--cafile", ca);
+        await Task.Delay(500);
+        await using (var trusted = new MqttPublisher(options))
+        {
+            trusted.Start();
+            await trusted.PublishResultAsync(Result("cam1", 1));
+            Assert.True(await trusted.FlushAsync(TimeSpan.FromSeconds(10)), trusted.LastError);
+        }
+
+        await WaitUntil(() => watcher.Lines.Any(l => l.StartsWith("inspection/plant1/lineA/cam1/result ", StringComparison.Ordinal)), TimeSpan.FromSeconds(5), "the result over TLS");
+    }
+
+    /// <summary>A certificate authority and a broker certificate for 127.0.0.1 signed by it, made with openssl.</summary>
+    private (string Ca, string Certificate, string Key) MakeCertificates()
+    {
+        string F(string name) => _folder.File(name);
+        File.WriteAllText(F("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+        Run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", F("ca.key"), "-out", F("ca.crt"), "-days", "2", "-subj", "/CN=Inspection Test CA");
+        Run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", F("server.key"), "-out", F("server.csr"), "-subj", "/CN=127.0.0.1");
+        Run("openssl", "x509", "-req", "-in", F("server.csr"), "-CA", F("ca.crt"), "-CAkey", F("ca.key"), "-CAcreateserial", "-out", F("server.crt"), "-days", "2", "-extfile", F("san.ext"));
+        return (F("ca.crt"), F("server.crt"), F("server.key"));
+    }
+
     internal static void AssertValid(string payload)
     {
         var result = Schema.Evaluate(JsonDocument.Parse(payload).RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
@@ -295,8 +357,11 @@ public sealed class PublisherTests : IDisposable
 
     private static void Run(string file, params string[] args)
     {
-        using var process = Process.Start(file, args);
+        var start = new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        Assert.Equal(0, process.ExitCode);
+        Assert.True(process.ExitCode == 0, $"{file} {string.Join(' ', args)}: {error.Result}");
     }
 }

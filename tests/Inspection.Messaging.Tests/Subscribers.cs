@@ -92,10 +92,10 @@ internal sealed class MosquittoSub : IDisposable
 {
     private readonly Process _process;
 
-    public MosquittoSub(int port, string filter, string clientId = "mosquitto-sub")
+    public MosquittoSub(int port, string filter, string clientId = "mosquitto-sub", params string[] extra)
     {
         var start = new ProcessStartInfo("mosquitto_sub") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { "-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", filter, "-q", "1", "-c", "-i", clientId, "-v" })
+        foreach (var arg in new[] { "-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", filter, "-q", "1", "-c", "-i", clientId, "-v" }.Concat(extra))
         {
             start.ArgumentList.Add(arg);
         }
