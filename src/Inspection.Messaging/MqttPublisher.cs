@@ -48,7 +48,15 @@ public sealed class MqttPublisher : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         _topics = new MqttTopics(options);
         _queue = new DiskQueue(options.Queue, _logger);
+        Commands = new CommandRouter(_topics, _logger);
+        Commands.Register("ping", (_, _) => Task.FromResult<System.Text.Json.Nodes.JsonNode?>(new System.Text.Json.Nodes.JsonObject
+        {
+            ["clientId"] = _options.ClientId,
+            ["queued"] = _queue.Count,
+            ["time"] = DateTimeOffset.UtcNow.UtcDateTime,
+        }));
         _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnCommandAsync;
         _client.DisconnectedAsync += _ =>
         {
             _connection.Cancel(); // wakes the drain loop at once instead of at its next idle check
@@ -57,6 +65,9 @@ public sealed class MqttPublisher : IAsyncDisposable
     }
 
     public MqttTopics Topics => _topics;
+
+    /// <summary>The commands this service answers; register more before <see cref="Start"/>.</summary>
+    public CommandRouter Commands { get; }
 
     public bool IsConnected => _client.IsConnected;
 
@@ -216,6 +227,13 @@ public sealed class MqttPublisher : IAsyncDisposable
             throw new MqttConnectingFailedException($"Connecting with MQTT server failed ({result.ResultCode}).", null);
         }
 
+        var subscriptions = new MqttClientSubscribeOptionsBuilder();
+        foreach (var filter in Commands.Filters)
+        {
+            subscriptions.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        await _client.SubscribeAsync(subscriptions.Build(), stop).ConfigureAwait(false);
         Interlocked.Increment(ref _connects);
         var previous = Interlocked.Exchange(ref _connection, new CancellationTokenSource());
         previous.Dispose();
@@ -291,6 +309,19 @@ public sealed class MqttPublisher : IAsyncDisposable
 
             _queue.Rewind();
         }
+    }
+
+    private async Task OnCommandAsync(MqttApplicationMessageReceivedEventArgs e)
+    {
+        var message = e.ApplicationMessage;
+        var reply = await Commands.HandleAsync(message.Topic, message.Payload.ToArray(), _stop.Token).ConfigureAwait(false);
+        await EnqueueAsync(new OutboundMessage
+        {
+            Topic = message.ResponseTopic is { Length: > 0 } responseTopic ? responseTopic : message.Topic + "/reply",
+            Payload = reply,
+            QualityOfService = 1,
+            CorrelationData = message.CorrelationData ?? [],
+        }).ConfigureAwait(false);
     }
 
     private MqttApplicationMessage ToMqtt(OutboundMessage message)
