@@ -1,13 +1,11 @@
 using System.Buffers;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
 using Inspection.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Adapter;
 using MQTTnet.Exceptions;
-using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
 namespace Inspection.Messaging;
@@ -365,48 +363,13 @@ public sealed class MqttPublisher : IAsyncDisposable
         .WithRetainFlag()
         .Build();
 
-    private MqttClientOptions BuildClientOptions()
-    {
-        var builder = new MqttClientOptionsBuilder()
-            .WithClientId(_options.ClientId)
-            .WithTcpServer(_options.UsesEmbeddedBroker ? "127.0.0.1" : _options.Host, _options.UsesEmbeddedBroker ? _options.EmbeddedBrokerPort : _options.Port)
-            .WithProtocolVersion(_options.Protocol == MqttProtocol.V500 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
-            .WithKeepAlivePeriod(_options.KeepAlive)
-            .WithTimeout(_options.ConnectTimeout)
-            .WithCleanSession()
-            .WithWillTopic(_topics.ServiceStatus)
-            .WithWillPayload(ResultJson.ServiceStatus(online: false, _options.ClientId, _started))
-            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithWillRetain();
-        if (_options.Username is { Length: > 0 } user)
-        {
-            builder.WithCredentials(user, _options.ResolvePassword());
-        }
-
-        if (_options.UseTls)
-        {
-            builder.WithTlsOptions(tls =>
-            {
-                tls.UseTls().WithTargetHost(_options.Host ?? "127.0.0.1");
-                if (_options.CaFile is { Length: > 0 } caFile)
-                {
-                    tls.WithTrustChain([X509CertificateLoader.LoadCertificateFromFile(caFile)]);
-                }
-
-                if (_options.ClientCertificateFile is { Length: > 0 } certificate)
-                {
-                    tls.WithClientCertificates([X509Certificate2.CreateFromPemFile(certificate, _options.ClientKeyFile)]);
-                }
-
-                if (_options.AllowUntrustedCertificates)
-                {
-                    tls.WithAllowUntrustedCertificates().WithIgnoreCertificateChainErrors().WithCertificateValidationHandler(_ => true);
-                }
-            });
-        }
-
-        return builder.Build();
-    }
+    private MqttClientOptions BuildClientOptions() => SessionOptions.Build(_options, _options.ClientId)
+        .WithCleanSession()
+        .WithWillTopic(_topics.ServiceStatus)
+        .WithWillPayload(ResultJson.ServiceStatus(online: false, _options.ClientId, _started))
+        .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+        .WithWillRetain()
+        .Build();
 
     private static string Explain(Exception e) => e switch
     {

@@ -1,0 +1,47 @@
+using System.Security.Cryptography.X509Certificates;
+using MQTTnet;
+using MQTTnet.Formatter;
+
+namespace Inspection.Messaging;
+
+/// <summary>The connection settings every MQTT session of the service shares: broker, protocol, credentials, TLS.</summary>
+internal static class SessionOptions
+{
+    public static MqttClientOptionsBuilder Build(MqttOptions options, string clientId)
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithClientId(clientId)
+            .WithTcpServer(options.UsesEmbeddedBroker ? "127.0.0.1" : options.Host, options.UsesEmbeddedBroker ? options.EmbeddedBrokerPort : options.Port)
+            .WithProtocolVersion(options.Protocol == MqttProtocol.V500 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
+            .WithKeepAlivePeriod(options.KeepAlive)
+            .WithTimeout(options.ConnectTimeout);
+        if (options.Username is { Length: > 0 } user)
+        {
+            builder.WithCredentials(user, options.ResolvePassword());
+        }
+
+        if (options.UseTls)
+        {
+            builder.WithTlsOptions(tls =>
+            {
+                tls.UseTls().WithTargetHost(options.Host ?? "127.0.0.1");
+                if (options.CaFile is { Length: > 0 } caFile)
+                {
+                    tls.WithTrustChain([X509CertificateLoader.LoadCertificateFromFile(caFile)]);
+                }
+
+                if (options.ClientCertificateFile is { Length: > 0 } certificate)
+                {
+                    tls.WithClientCertificates([X509Certificate2.CreateFromPemFile(certificate, options.ClientKeyFile)]);
+                }
+
+                if (options.AllowUntrustedCertificates)
+                {
+                    tls.WithAllowUntrustedCertificates().WithIgnoreCertificateChainErrors().WithCertificateValidationHandler(_ => true);
+                }
+            });
+        }
+
+        return builder;
+    }
+}
