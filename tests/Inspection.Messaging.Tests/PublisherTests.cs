@@ -204,6 +204,39 @@ public sealed class PublisherTests : IDisposable
         static string? Status(Received message) => (string?)JsonNode.Parse(message.Payload)!["state"];
     }
 
+    [Theory]
+    [InlineData(MqttProtocol.V500)]
+    [InlineData(MqttProtocol.V311)]
+    public async Task MQTT_5_extras_are_sent_to_MQTT_5_brokers_and_left_out_for_MQTT_3(MqttProtocol protocol)
+    {
+        using var broker = ServerProcess.Mosquitto(_folder.Path);
+        await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/result", $"sub-{protocol}");
+        var options = Options(broker.Port);
+        options.Protocol = protocol;
+        options.MessageExpirySeconds = 600;
+        await using (var publisher = new MqttPublisher(options))
+        {
+            publisher.Start();
+            await publisher.PublishResultAsync(Result("cam1", 1));
+            Assert.True(await publisher.FlushAsync(TimeSpan.FromSeconds(10)), publisher.LastError);
+        }
+
+        await WaitUntil(() => subscriber.Snapshot().Count == 1, TimeSpan.FromSeconds(5), "the result");
+        var message = subscriber.Snapshot()[0];
+        AssertValid(message.Payload);
+        if (protocol == MqttProtocol.V500)
+        {
+            Assert.Equal("cam1", message.Properties["camera"]);
+            Assert.Equal("OK", message.Properties["verdict"]);
+            Assert.InRange(message.ExpirySeconds, 590u, 600u);
+        }
+        else
+        {
+            Assert.Empty(message.Properties);
+            Assert.Equal(0u, message.ExpirySeconds);
+        }
+    }
+
     [Fact]
     public async Task A_wrong_password_is_one_clear_error()
     {

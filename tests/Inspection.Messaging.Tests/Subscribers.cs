@@ -5,7 +5,7 @@ using MQTTnet.Protocol;
 
 namespace Inspection.Messaging.Tests;
 
-public sealed record Received(string Topic, string Payload, bool Retain, IReadOnlyDictionary<string, string> Properties);
+public sealed record Received(string Topic, string Payload, bool Retain, IReadOnlyDictionary<string, string> Properties, uint ExpirySeconds = 0);
 
 /// <summary>An MQTTnet subscriber with a persistent session that reconnects by itself, as a SCADA client would.</summary>
 internal sealed class MqttSubscriber : IAsyncDisposable
@@ -26,7 +26,7 @@ internal sealed class MqttSubscriber : IAsyncDisposable
             var properties = (m.UserProperties ?? []).ToDictionary(p => p.Name, p => Encoding.UTF8.GetString(p.ValueBuffer.Span));
             lock (Messages)
             {
-                Messages.Add(new Received(m.Topic, Encoding.UTF8.GetString(m.Payload), m.Retain, properties));
+                Messages.Add(new Received(m.Topic, Encoding.UTF8.GetString(m.Payload), m.Retain, properties, m.MessageExpiryInterval));
             }
 
             return Task.CompletedTask;
