@@ -5,6 +5,7 @@ using Inspection.Core;
 var root = new RootCommand("Inspection: real-time visual inspection with YOLO models.");
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(SourcesCommand.Create());
+root.Subcommands.Add(DatasetCommand.Create());
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
