@@ -7,13 +7,23 @@ public static class CliRunner
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
+    /// <summary>
+    /// The CLI in its own build output, built in the tests' configuration. Test projects reference Inspection.Cli
+    /// with ReferenceOutputAssembly=false: it is built first, and its large native dependencies are not copied.
+    /// </summary>
+    public static string CliPath
+    {
+        get
+        {
+            var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+            var cli = Path.Combine(SharedData.RepositoryRoot, "src", "Inspection.Cli", "bin", configuration, "net10.0", "linux-x64", "inspection.dll");
+            return File.Exists(cli) ? cli : throw new FileNotFoundException($"The CLI is not built in {configuration}: build the solution first.", cli);
+        }
+    }
+
     public static async Task<Result> RunAsync(params string[] args)
     {
-        var cli = Path.Combine(AppContext.BaseDirectory, "inspection.dll");
-        if (!File.Exists(cli))
-        {
-            throw new FileNotFoundException("The test project must reference Inspection.Cli so that inspection.dll sits beside it.", cli);
-        }
+        var cli = CliPath;
 
         var start = new ProcessStartInfo("dotnet")
         {

@@ -156,8 +156,7 @@ public sealed class RealServerTests
     public async Task Ffmpeg_dies_with_the_process_that_started_it()
     {
         using var server = ServerProcess.Rtsp();
-        var cli = Path.Combine(AppContext.BaseDirectory, "inspection.dll");
-        Skip.IfNot(File.Exists(cli), "the CLI is not beside the tests");
+        var cli = CliRunner.CliPath;
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in new[] { cli, "sources", "probe", server.RtspUrl, "--frames", "100000", "--timeout", "600" })
         {
