@@ -196,10 +196,10 @@ public sealed class MqttPublisher : IAsyncDisposable
                 Volatile.Write(ref _lastError, reason);
             }
 
-            var delay = Math.Min(_options.ReconnectInitialDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt++, 16)), _options.ReconnectMaxDelay.TotalMilliseconds);
+            var delay = Backoff.Delay(attempt++, _options.ReconnectInitialDelay, _options.ReconnectMaxDelay);
             try
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(delay * (0.8 + (0.4 * Random.Shared.NextDouble()))), stop).ConfigureAwait(false);
+                await Task.Delay(delay, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

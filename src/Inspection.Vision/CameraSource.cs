@@ -170,7 +170,7 @@ public sealed class CameraSource : IAsyncDisposable
                     _stalled = false;
                 }
 
-                var delay = Backoff(_attempt++);
+                var delay = Backoff.Delay(_attempt++, _options.ReconnectInitialDelay, _options.ReconnectMaxDelay);
                 SetState(SourceState.Reconnecting, reason.TrimEnd('.'), delay);
                 stop.WaitHandle.WaitOne(delay);
             }
@@ -336,13 +336,6 @@ public sealed class CameraSource : IAsyncDisposable
             SetState(SourceState.Stalled, $"no frame for {silent.TotalSeconds:0.#} s; restarting the source");
             reader.Abort();
         }
-    }
-
-    private TimeSpan Backoff(int attempt)
-    {
-        var delay = _options.ReconnectInitialDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 16));
-        delay = Math.Min(delay, _options.ReconnectMaxDelay.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds(delay * (0.8 + (0.4 * Random.Shared.NextDouble()))); // jitter: cameras on one switch do not retry in step
     }
 
     private void SetState(SourceState state, string? reason, TimeSpan? retryIn = null)

@@ -177,10 +177,10 @@ public sealed class SparkplugEdgeNode : IAsyncDisposable
                 _logger.LogWarning("Sparkplug node {Node}: {Reason}; reconnecting.", _options.EdgeNodeId, e.GetBaseException().Message);
             }
 
-            var delay = Math.Min(_mqtt.ReconnectInitialDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt++, 16)), _mqtt.ReconnectMaxDelay.TotalMilliseconds);
+            var delay = Backoff.Delay(attempt++, _mqtt.ReconnectInitialDelay, _mqtt.ReconnectMaxDelay);
             try
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(delay), stop).ConfigureAwait(false);
+                await Task.Delay(delay, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
