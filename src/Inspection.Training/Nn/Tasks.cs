@@ -81,6 +81,9 @@ public sealed class DetectionModel : nn.Module<Tensor, Tensor[]>
 
     public Detect Head => _detect;
 
+    /// <summary>Layers 0-21 in Ultralytics' order (placeholders at the Upsample and Concat positions).</summary>
+    internal IReadOnlyList<nn.Module<Tensor, Tensor>> Layers => _layers;
+
     /// <summary>The largest stride: input sizes must be multiples of it.</summary>
     public int MaxStride => 32;
 

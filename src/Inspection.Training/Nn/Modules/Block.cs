@@ -22,6 +22,12 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>
         register_module("cv2", _cv2);
     }
 
+    internal Conv Cv1 => _cv1;
+
+    internal Conv Cv2 => _cv2;
+
+    internal bool Residual => _add;
+
     public override Tensor forward(Tensor x)
     {
         using var hidden = _cv1.forward(x);
@@ -60,6 +66,12 @@ public sealed class C2f : nn.Module<Tensor, Tensor>
         register_module("m", _m);
     }
 
+    internal Conv Cv1 => _cv1;
+
+    internal Conv Cv2 => _cv2;
+
+    internal IEnumerable<Bottleneck> Blocks => _m;
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -91,6 +103,12 @@ public sealed class SPPF : nn.Module<Tensor, Tensor>
         register_module("cv2", _cv2);
         register_module("m", _m);
     }
+
+    internal Conv Cv1 => _cv1;
+
+    internal Conv Cv2 => _cv2;
+
+    internal long Kernel => _m.kernel_size[0];
 
     public override Tensor forward(Tensor x)
     {

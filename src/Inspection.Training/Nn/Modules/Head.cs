@@ -73,4 +73,9 @@ public sealed class Detect : nn.Module<Tensor[], Tensor[]>
 
     /// <summary>The DFL integral, for the loss.</summary>
     internal DFL Dfl => _dfl;
+
+    /// <summary>Level i's box branch: Conv, Conv, Conv2d.</summary>
+    internal Sequential BoxBranch(int level) => _cv2[level];
+
+    internal Sequential ClassBranch(int level) => _cv3[level];
 }
