@@ -15,6 +15,16 @@ internal static class DetectorBenchmark
     public static async Task RunAsync(BenchOptions options)
     {
         var model = options.Get("model", Path.Combine(BenchOptions.Shared, "models/yolov8n-int8-coco/yolov8n_int8.onnx"));
+        if (options.Values.TryGetValue("fresh", out var scale))
+        {
+            // A freshly initialised model exported by the trainer: the same computation as a trained one of its
+            // scale, with a dynamic batch, so batches of 4 and 8 run in one session call.
+            model = Path.Combine(Path.GetTempPath(), $"inspection-bench-yolov8{scale}-fresh.onnx");
+            using var fresh = new Training.Nn.DetectionModel(Training.Nn.ModelScale.Parse(scale), Enumerable.Range(0, 80).Select(i => $"class{i}").ToArray());
+            Training.Export.OnnxExporter.Export(fresh, 640, model);
+            Measure.Progress($"exported a fresh YOLOv8{scale} (80 classes, 640, dynamic batch) to {model}");
+        }
+
         var imagePaths = options.Get("images", "media/bus.jpg,media/zidane.jpg").Split(',').Select(p => Path.Combine(BenchOptions.Shared, p)).ToArray();
         var rounds = options.GetInt("rounds", 5);
         var seconds = options.GetDouble("seconds", 2);
@@ -49,8 +59,9 @@ internal static class DetectorBenchmark
         var rawMedians = rawResults.Select(Measure.Median).ToArray();
         var fastest = Array.IndexOf(rawMedians, rawMedians.Max());
 
-        // Phase 2: the engine at each batch size, each measurement paired with a raw one right before it,
-        // so that the ratio of each pair cancels the machine's drift.
+        // Phase 2: the engine at each batch size, each measurement paired with a raw one (same batch for a
+        // dynamic-batch model, the model's own batch otherwise) right before it, so each pair cancels the drift.
+        var bounds = batches.ToDictionary(b => b, b => new RawSessions(model, info, info.FixedBatch ?? b, mats[0], [threadSettings[fastest].Threads]));
         var endToEnd = batches.ToDictionary(b => b, _ => new List<double>());
         var ratios = batches.ToDictionary(b => b, _ => new List<double>());
         var letterbox = new List<double>();
@@ -64,7 +75,7 @@ internal static class DetectorBenchmark
                 var views = Enumerable.Range(0, batch).Select(i => MatImage.View(mats[i % mats.Length])).ToArray();
                 var results = views.Select(_ => new List<Detection>(300)).ToArray();
                 var thresholds = new DetectionThresholds(0.25f, 0.45f, 300);
-                var bound = Measure.ImagesPerSecond(raw.Step(fastest), rawBatch, seconds);
+                var bound = Measure.ImagesPerSecond(bounds[batch].Step(0), info.FixedBatch ?? batch, seconds);
                 var engine = Measure.ImagesPerSecond(() => detector.Detect(views, results, thresholds), batch, seconds);
                 endToEnd[batch].Add(engine);
                 ratios[batch].Add(engine / bound);
@@ -85,12 +96,17 @@ internal static class DetectorBenchmark
         }
 
         Console.WriteLine();
-        Console.WriteLine($"| engine end to end, default settings | images/s | ratio to the raw session ({threadSettings[fastest].Name}), paired |");
+        Console.WriteLine($"| engine end to end, default settings | images/s | ratio to the raw session at the same batch ({threadSettings[fastest].Name}), paired |");
         Console.WriteLine("|---|---|---|");
         foreach (var batch in batches)
         {
             var perCall = info.FixedBatch is { } f && batch > f ? $" (fixed batch: {f} per call)" : string.Empty;
             Console.WriteLine($"| batch {batch}{perCall} | {Measure.Median(endToEnd[batch]):0.0} | {Measure.Median(ratios[batch]):0.00} |");
+        }
+
+        foreach (var bound in bounds.Values)
+        {
+            bound.Dispose();
         }
 
         var letterboxMedian = Measure.Median(letterbox);

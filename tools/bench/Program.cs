@@ -1,6 +1,6 @@
 using Inspection.Bench;
 
-// Usage: inspection-bench detector [--model M] [--images A,B,...] [--batches 1,4,8] [--rounds 5] [--seconds 2]
+// Usage: inspection-bench detector [--model M | --fresh n|s] [--images A,B,...] [--batches 1,4,8] [--rounds 5] [--seconds 2]
 //        inspection-bench sources [--video V] [--streams 1,2,4] [--rounds 3]
 //        inspection-bench mqtt [--messages 20000] [--rounds 3]
 var command = args.FirstOrDefault() ?? "detector";
