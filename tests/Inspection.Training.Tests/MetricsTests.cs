@@ -1,0 +1,84 @@
+using Inspection.Core;
+using Inspection.Training.Utils;
+
+namespace Inspection.Training.Tests;
+
+/// <summary>The evaluator against cases worked out by hand.</summary>
+public sealed class MetricsTests
+{
+    private static readonly BoundingBox A = new(0, 0, 10, 10);
+    private static readonly BoundingBox B = new(20, 20, 40, 40);
+
+    private static ImageEvaluation Image((int Class, float Score, BoundingBox Box)[] predictions, (int, BoundingBox)[] labels) =>
+        new(predictions.OrderByDescending(p => p.Score).Select(p => new Detection(p.Class, p.Score, p.Box)).ToList(), labels);
+
+    // As in Ultralytics, a perfect curve scores 0.995, not 1: the envelope drops to 0 at recall 1, and the
+    // last of the 101 trapezoids, between recall 0.99 and 1, is half lost.
+    private const double Perfect = 0.995;
+
+    [Fact]
+    public void Perfect_predictions_score_the_maximum()
+    {
+        var scores = DetMetrics.Evaluate([Image([(0, 0.9f, A), (1, 0.8f, B)], [(0, A), (1, B)])]);
+        Assert.Equal(Perfect, scores.MAP50, 6);
+        Assert.Equal(Perfect, scores.MAP50To95, 6);
+        Assert.Equal(1, scores.Precision, 3);
+        Assert.Equal(1, scores.Recall, 3);
+    }
+
+    [Fact]
+    public void No_predictions_score_zero()
+    {
+        var scores = DetMetrics.Evaluate([Image([], [(0, A)])]);
+        Assert.Equal((0.0, 0.0), (scores.MAP50, scores.MAP50To95));
+    }
+
+    [Fact]
+    public void A_false_positive_above_the_true_one_halves_the_precision()
+    {
+        // Sorted by confidence: a miss (0.9), then the hit (0.8). Recall [0, 1], precision [0, 0.5]; the envelope is
+        // 0.5 up to recall 1 and the 101 points integrate to 0.01 x (99 x 0.5 + (0.5 + 0) / 2) = 0.4975.
+        var scores = DetMetrics.Evaluate([Image([(0, 0.9f, B), (0, 0.8f, A)], [(0, A)])]);
+        Assert.Equal(0.4975, scores.MAP50, 6);
+    }
+
+    [Fact]
+    public void A_duplicate_counts_once_and_then_as_a_false_positive()
+    {
+        // Two predictions on one label: the more confident matches, the other is a false positive after it, so
+        // precision stays 1 up to recall 1: a perfect AP.
+        var scores = DetMetrics.Evaluate([Image([(0, 0.9f, A), (0, 0.7f, new BoundingBox(0, 0, 10, 9))], [(0, A)])]);
+        Assert.Equal(Perfect, scores.MAP50, 6);
+        var matches = DetMetrics.MatchPredictions([new Detection(0, 0.9f, A), new Detection(0, 0.7f, A)], [(0, A)]);
+        Assert.True(matches[0][0]);
+        Assert.False(matches[1][0]);
+    }
+
+    [Fact]
+    public void A_missed_class_scores_zero_and_pulls_the_mean_down()
+    {
+        // Class 0 found perfectly, class 1 never predicted: mAP is the mean over the labelled classes.
+        var scores = DetMetrics.Evaluate([Image([(0, 0.9f, A)], [(0, A), (1, B)])]);
+        Assert.Equal(Perfect, scores.PerClass[0].AP50, 6);
+        Assert.Equal(0, scores.PerClass[1].AP50, 6);
+        Assert.Equal(Perfect / 2, scores.MAP50, 6);
+    }
+
+    [Fact]
+    public void Loose_boxes_count_at_low_IoU_thresholds_only()
+    {
+        // IoU 0.64 (a 10x6.4 box inside the 10x10 label): a hit at 0.5, 0.55 and 0.6, a miss from 0.65 on.
+        var loose = new BoundingBox(0, 0, 10, 6.4f);
+        var scores = DetMetrics.Evaluate([Image([(0, 0.9f, loose)], [(0, A)])]);
+        Assert.Equal(Perfect, scores.MAP50, 6);
+        Assert.Equal(0.3 * Perfect, scores.MAP50To95, 6);
+    }
+
+    [Fact]
+    public void Interpolation_follows_numpy_with_repeated_points()
+    {
+        Assert.Equal(0.5, DetMetrics.Interpolate(0, [0, 0, 1, 1], [1, 0.5, 0.5, 0]));
+        Assert.Equal(0.0, DetMetrics.Interpolate(1, [0, 0, 1, 1], [1, 0.5, 0.5, 0]));
+        Assert.Equal(0.25, DetMetrics.Interpolate(0.5, [0, 1], [0, 0.5]));
+    }
+}
