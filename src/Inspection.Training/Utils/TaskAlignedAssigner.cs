@@ -60,7 +60,7 @@ public sealed class TaskAlignedAssigner(int classes, int topK = 10, double alpha
         {
             var multiple = (foreground.unsqueeze(1) > 1).expand(-1, boxes, -1);
             var best = overlaps.argmax(1);
-            var isBest = zeros_like(positive).scatter_(1, best.unsqueeze(1), 1);
+            var isBest = zeros_like(positive).scatter_(1, best.unsqueeze(1), ones(batch, 1, anchors, device: device));
             positive = where(multiple, isBest, positive).to_type(ScalarType.Float32);
             foreground = positive.sum(-2);
         }

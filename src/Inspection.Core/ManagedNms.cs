@@ -1,12 +1,11 @@
 using System.Buffers;
-using Inspection.Core;
 
-namespace Inspection.Inference;
+namespace Inspection.Core;
 
 /// <summary>
 /// The reference post-processing in plain C#: decode one image's raw output, keep the best class per box above
-/// the confidence threshold, then greedy NMS within each class, best score first. The grafted graph must agree
-/// with it; it also serves models whose opset is too old for the graft.
+/// the confidence threshold, then greedy NMS within each class, best score first. The engine's grafted graph must
+/// agree with it; it serves models whose opset is too old for the graft, and the trainer's validation.
 /// </summary>
 public static class ManagedNms
 {

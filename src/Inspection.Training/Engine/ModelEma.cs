@@ -1,0 +1,49 @@
+using Inspection.Training.Nn;
+using static TorchSharp.torch;
+
+namespace Inspection.Training.Engine;
+
+/// <summary>
+/// An exponential moving average of the model's weights (Ultralytics' ModelEMA, utils/torch_utils.py): decay
+/// 0.9999 ramped up over the first ~2000 updates, applied to floating-point parameters and buffers. Validation
+/// and export use the average, which is steadier than the raw weights.
+/// </summary>
+public sealed class ModelEma : IDisposable
+{
+    private readonly double _decay;
+    private readonly double _tau;
+
+    public ModelEma(DetectionModel model, Func<DetectionModel> create, double decay = 0.9999, double tau = 2000, long updates = 0)
+    {
+        Model = create();
+        Model.load_state_dict(model.state_dict());
+        Model.eval();
+        foreach (var parameter in Model.parameters())
+        {
+            parameter.requires_grad = false;
+        }
+
+        (_decay, _tau, Updates) = (decay, tau, updates);
+    }
+
+    public DetectionModel Model { get; }
+
+    public long Updates { get; private set; }
+
+    public void Update(DetectionModel model)
+    {
+        Updates++;
+        var d = _decay * (1 - Math.Exp(-Updates / _tau));
+        using var guard = no_grad();
+        var source = model.state_dict();
+        foreach (var (name, average) in Model.state_dict())
+        {
+            if (average.is_floating_point())
+            {
+                average.mul_(d).add_(source[name].detach(), alpha: 1 - d);
+            }
+        }
+    }
+
+    public void Dispose() => Model.Dispose();
+}

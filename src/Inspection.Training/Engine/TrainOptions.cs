@@ -1,0 +1,41 @@
+using Inspection.Training.Data;
+
+namespace Inspection.Training.Engine;
+
+/// <summary>Training settings; defaults are Ultralytics' (cfg/default.yaml).</summary>
+public sealed record TrainOptions
+{
+    public required string Data { get; init; }
+    public required string Output { get; init; }
+    public string Scale { get; init; } = "n";
+    public int Epochs { get; init; } = 100;
+    public int ImageSize { get; init; } = 640;
+    public int Batch { get; init; } = 16;
+    public string Device { get; init; } = "auto";
+
+    /// <summary>A checkpoint of ours to start from (fine-tuning); with another class count only the class head starts afresh.</summary>
+    public string? Weights { get; init; }
+
+    /// <summary>Continue the run in <see cref="Output"/> from its last checkpoint.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>auto, SGD or AdamW; auto takes AdamW for short runs and SGD for long ones, as Ultralytics does.</summary>
+    public string Optimizer { get; init; } = "auto";
+    public double Lr0 { get; init; } = 0.01;
+    public double Lrf { get; init; } = 0.01;
+    public double Momentum { get; init; } = 0.937;
+    public double WeightDecay { get; init; } = 5e-4;
+    public double WarmupEpochs { get; init; } = 3;
+    public double WarmupMomentum { get; init; } = 0.8;
+    public double WarmupBiasLr { get; init; } = 0.1;
+
+    /// <summary>Mosaic is switched off for this many last epochs.</summary>
+    public int CloseMosaic { get; init; } = 10;
+    public bool CosineLr { get; init; }
+    public int Seed { get; init; }
+
+    /// <summary>Gradients are accumulated up to this nominal batch size before a step.</summary>
+    public int NominalBatch { get; init; } = 64;
+    public double GradientClip { get; init; } = 10.0;
+    public AugmentOptions Augment { get; init; } = new();
+}

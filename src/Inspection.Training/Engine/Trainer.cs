@@ -1,0 +1,262 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Inspection.Core;
+using Inspection.Datasets;
+using Inspection.Training.Data;
+using Inspection.Training.Nn;
+using Inspection.Training.Utils;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Inspection.Training.Engine;
+
+/// <summary>Where training is: for progress bars.</summary>
+public readonly record struct TrainingProgress(int Epoch, int Epochs, int Batch, int Batches, LossItems Loss, double ImagesPerSecond, TimeSpan Eta);
+
+/// <summary>One finished epoch: the mean training loss and the validation figures, as a row of results.csv.</summary>
+public sealed record EpochResult(int Epoch, LossItems Loss, DetectionScores Validation, double LearningRate, TimeSpan Duration);
+
+/// <summary>
+/// Ultralytics' DetectionTrainer (engine/trainer.py) in TorchSharp: three parameter groups (biases, weights with
+/// decay, batch-norm weights), warm-up of learning rate and momentum, a linear or cosine schedule, gradient
+/// accumulation to a nominal batch of 64, gradient clipping, an EMA of the weights, mosaic closed for the last
+/// epochs, validation each epoch, results.csv, and a checkpoint each epoch (last, and best by fitness) from
+/// which <c>--resume</c> continues.
+/// </summary>
+public sealed class Trainer(TrainOptions options, ILogger logger, Action<TrainingProgress>? progress = null)
+{
+    public const string StateFile = "state.json";
+
+    public IReadOnlyList<EpochResult> Train(CancellationToken cancel = default)
+    {
+        var dataset = DatasetLoader.Load(options.Data);
+        if (!dataset.Usable)
+        {
+            throw new InspectionInputException($"Dataset '{options.Data}' cannot be trained on: {string.Join("; ", dataset.Problems.Where(p => p.Severity == ProblemSeverity.Error).Select(p => p.Message))}. Run 'inspection dataset check {options.Data}'.");
+        }
+
+        if (!dataset.Splits.TryGetValue("val", out var validation) || validation.Images.Count == 0)
+        {
+            throw new InspectionInputException($"Dataset '{options.Data}' has no validation images; give it a 'val' split.");
+        }
+
+        var device = TrainingDevice.Resolve(options.Device, logger);
+        random.manual_seed(options.Seed);
+        var scale = ModelScale.Parse(options.Scale);
+        var weights = Path.Combine(options.Output, "weights");
+        Directory.CreateDirectory(weights);
+        var state = options.Resume ? RunState.Load(options.Output) : new RunState { Scale = scale.Name, Names = [.. dataset.Names], ImageSize = options.ImageSize };
+        if (state.Names.Count != dataset.Names.Count || !state.Names.SequenceEqual(dataset.Names))
+        {
+            throw new InspectionInputException($"The run in '{options.Output}' trained classes {string.Join(", ", state.Names)}; the dataset has {string.Join(", ", dataset.Names)}.");
+        }
+
+        using var model = new DetectionModel(ModelScale.Parse(state.Scale), state.Names);
+        if (options.Resume)
+        {
+            model.load(Path.Combine(weights, "last.weights"));
+        }
+        else if (options.Weights is { } start)
+        {
+            Checkpoint.LoadMatching(model, start, logger);
+        }
+
+        model.to(device);
+        var loader = new DetectionLoader(dataset.Splits["train"], options.Batch, state.ImageSize, options.Augment, options.Seed);
+        var batches = loader.BatchesPerEpoch;
+        var accumulate = Math.Max((int)Math.Round((double)options.NominalBatch / options.Batch), 1);
+        var (optimizer, groups, momentumOf) = BuildOptimizer(model, batches * options.Epochs, state.Names.Count, accumulate);
+        using var _ = optimizer;
+        if (options.Resume)
+        {
+            optimizer.load_state_dict(Path.Combine(weights, "last.optimizer"));
+        }
+
+        using var ema = new ModelEma(model, () => new DetectionModel(ModelScale.Parse(state.Scale), state.Names).to(device), updates: state.EmaUpdates);
+        if (options.Resume)
+        {
+            ema.Model.load(Path.Combine(weights, "last.ema.weights"));
+        }
+
+        var criterion = new DetectionLoss(state.Names.Count, model.Head.Strides);
+        var warmupIterations = Math.Max((int)Math.Round(options.WarmupEpochs * batches), 100);
+        var results = new List<EpochResult>();
+        var lastStep = -1;
+        for (var epoch = state.Epoch + 1; epoch < options.Epochs; epoch++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var started = Stopwatch.StartNew();
+            model.train();
+            var mosaic = epoch < options.Epochs - options.CloseMosaic;
+            double box = 0, cls = 0, dfl = 0;
+            var seen = 0;
+            var index = 0;
+            optimizer.zero_grad();
+            foreach (var batch in loader.Epoch(epoch, shuffle: true, mosaic))
+            {
+                using (batch)
+                using (var scope = NewDisposeScope())
+                {
+                    var iteration = index + (batches * epoch);
+                    if (iteration <= warmupIterations)
+                    {
+                        accumulate = Warmup(groups, momentumOf, iteration, warmupIterations, epoch);
+                    }
+
+                    var raw = model.forward(batch.Images.to(device));
+                    var (loss, items) = criterion.Compute(raw, batch.BatchIndex, batch.Classes, batch.Boxes);
+                    loss.backward();
+                    if (iteration - lastStep >= accumulate)
+                    {
+                        nn.utils.clip_grad_norm_(model.parameters(), options.GradientClip);
+                        optimizer.step();
+                        optimizer.zero_grad();
+                        ema.Update(model);
+                        lastStep = iteration;
+                    }
+
+                    (box, cls, dfl) = (box + items.Box, cls + items.Class, dfl + items.Dfl);
+                    seen += (int)batch.Images.shape[0];
+                    index++;
+                    var rate = seen / started.Elapsed.TotalSeconds;
+                    var remaining = ((batches - index) + ((options.Epochs - epoch - 1) * batches)) * (started.Elapsed.TotalSeconds / index);
+                    progress?.Invoke(new TrainingProgress(epoch + 1, options.Epochs, index, batches, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), rate, TimeSpan.FromSeconds(remaining)));
+                }
+            }
+
+            // Scheduler: each group's learning rate follows lf(epoch) from its initial value.
+            foreach (var group in groups)
+            {
+                group.LearningRate = group.InitialLearningRate * LearningRateFactor(epoch + 1);
+            }
+
+            var scores = Validator.Evaluate(ema.Model, validation, state.ImageSize, device);
+            var result = new EpochResult(epoch + 1, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), scores, groups[0].LearningRate, started.Elapsed);
+            results.Add(result);
+            AppendResults(result);
+
+            state = state with { Epoch = epoch, EmaUpdates = ema.Updates, BestFitness = Math.Max(state.BestFitness, scores.Fitness) };
+            model.save(Path.Combine(weights, "last.weights"));
+            ema.Model.save(Path.Combine(weights, "last.ema.weights"));
+            optimizer.save_state_dict(Path.Combine(weights, "last.optimizer"));
+            if (scores.Fitness >= state.BestFitness)
+            {
+                ema.Model.save(Path.Combine(weights, "best.weights"));
+                Checkpoint.WriteDescription(Path.Combine(weights, "best.weights"), state);
+            }
+
+            Checkpoint.WriteDescription(Path.Combine(weights, "last.ema.weights"), state);
+            state.Save(options.Output);
+            logger.LogInformation("Epoch {Epoch}/{Epochs}: mAP50 {Map50:0.000}, mAP50-95 {Map:0.000}, {Seconds:0} s.", epoch + 1, options.Epochs, scores.MAP50, scores.MAP50To95, started.Elapsed.TotalSeconds);
+        }
+
+        return results;
+    }
+
+    /// <summary>Biases (group 0, no decay), other weights (decay), batch-norm weights (no decay): build_optimizer.</summary>
+    private (OptimizerHelper Optimizer, IReadOnlyList<ParamGroup> Groups, Action<ParamGroup, double>? SetMomentum) BuildOptimizer(DetectionModel model, int iterations, int classes, int accumulate)
+    {
+        var biases = new List<Parameter>();
+        var decayed = new List<Parameter>();
+        var normWeights = new List<Parameter>();
+        foreach (var (parameterName, parameter) in model.named_parameters().Where(p => p.parameter.requires_grad))
+        {
+            if (parameterName.EndsWith(".bias", StringComparison.Ordinal))
+            {
+                biases.Add(parameter);
+            }
+            else if (parameterName.Contains(".bn.", StringComparison.Ordinal))
+            {
+                normWeights.Add(parameter);
+            }
+            else
+            {
+                decayed.Add(parameter);
+            }
+        }
+
+        var decay = options.WeightDecay * options.Batch * accumulate / options.NominalBatch;
+        var (name, lr, momentum) = options.Optimizer.ToLowerInvariant() switch
+        {
+            "auto" when iterations > 10_000 => ("sgd", 0.01, 0.9),
+            "auto" => ("adamw", Math.Round(0.002 * 5 / (4 + classes), 6), 0.9),
+            "sgd" => ("sgd", options.Lr0, options.Momentum),
+            "adamw" => ("adamw", options.Lr0, options.Momentum),
+            var other => throw new InspectionInputException($"Optimizer '{other}' is not one of auto, SGD, AdamW."),
+        };
+        logger.LogInformation("Optimizer {Name} (lr {Lr}, momentum {Momentum}) with parameter groups: {Weights} weights (decay {Decay}), {Norms} batch-norm weights, {Biases} biases.", name, lr, momentum, decayed.Count, decay, normWeights.Count, biases.Count);
+        if (name == "sgd")
+        {
+            var sgd = optim.SGD([new SGD.ParamGroup(biases, lr, momentum, 0, 0, true, false), new SGD.ParamGroup(decayed, lr, momentum, 0, decay, true, false), new SGD.ParamGroup(normWeights, lr, momentum, 0, 0, true, false)], lr, momentum, 0, 0, true, false);
+            return (sgd, sgd.ParamGroups.Cast<ParamGroup>().ToList(), (group, value) => ((SGD.Options)group.Options).momentum = value);
+        }
+
+        var adam = optim.AdamW([new AdamW.ParamGroup(biases, lr, momentum, 0.999, 1e-8, 0, false, false), new AdamW.ParamGroup(decayed, lr, momentum, 0.999, 1e-8, decay, false, false), new AdamW.ParamGroup(normWeights, lr, momentum, 0.999, 1e-8, 0, false, false)], lr, momentum, 0.999, 1e-8, 0, false, false);
+        return (adam, adam.ParamGroups.Cast<ParamGroup>().ToList(), null);
+    }
+
+    /// <summary>Linear or cosine decay from 1 to lrf over the run.</summary>
+    private double LearningRateFactor(double epoch) => options.CosineLr
+        ? (((1 - Math.Cos(epoch * Math.PI / options.Epochs)) / 2) * (options.Lrf - 1)) + 1
+        : ((1 - (epoch / options.Epochs)) * (1.0 - options.Lrf)) + options.Lrf;
+
+    /// <summary>Warm-up: the bias group's rate falls from warmup_bias_lr, the others rise from 0; momentum rises; returns the accumulation.</summary>
+    private int Warmup(IReadOnlyList<ParamGroup> groups, Action<ParamGroup, double>? setMomentum, int iteration, int length, int epoch)
+    {
+        double Interpolate(double from, double to) => from + ((to - from) * Math.Clamp((double)iteration / length, 0, 1));
+        for (var i = 0; i < groups.Count; i++)
+        {
+            groups[i].LearningRate = Interpolate(i == 0 ? options.WarmupBiasLr : 0.0, groups[i].InitialLearningRate * LearningRateFactor(epoch));
+            setMomentum?.Invoke(groups[i], Interpolate(options.WarmupMomentum, options.Momentum));
+        }
+
+        return Math.Max(1, (int)Math.Round(Interpolate(1, (double)options.NominalBatch / options.Batch)));
+    }
+
+    private void AppendResults(EpochResult result)
+    {
+        var path = Path.Combine(options.Output, "results.csv");
+        if (!File.Exists(path))
+        {
+            File.WriteAllText(path, "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),lr,seconds\n");
+        }
+
+        var v = result.Validation;
+        File.AppendAllText(path, string.Join(',', new object[] { result.Epoch, result.Loss.Box, result.Loss.Class, result.Loss.Dfl, v.Precision, v.Recall, v.MAP50, v.MAP50To95, result.LearningRate, result.Duration.TotalSeconds }
+            .Select(x => Convert.ToString(x, CultureInfo.InvariantCulture) is { } s && double.TryParse(s, CultureInfo.InvariantCulture, out var d) && s.Contains('.') ? d.ToString("0.#####", CultureInfo.InvariantCulture) : Convert.ToString(x, CultureInfo.InvariantCulture))) + "\n");
+    }
+}
+
+/// <summary>What a run directory records between epochs, so that --resume can continue it.</summary>
+public sealed record RunState
+{
+    public required string Scale { get; init; }
+    public required List<string> Names { get; init; }
+    public required int ImageSize { get; init; }
+
+    /// <summary>The last finished epoch (0-based), -1 before the first.</summary>
+    public int Epoch { get; init; } = -1;
+    public long EmaUpdates { get; init; }
+    public double BestFitness { get; init; }
+
+    public static RunState Load(string output)
+    {
+        var path = Path.Combine(output, Trainer.StateFile);
+        if (!File.Exists(path))
+        {
+            throw new InspectionInputException($"Nothing to resume in '{output}': it has no {Trainer.StateFile}. Start without --resume.");
+        }
+
+        return JsonSerializer.Deserialize<RunState>(File.ReadAllText(path)) ?? throw new InspectionInputException($"'{path}' is empty.");
+    }
+
+    public void Save(string output)
+    {
+        var path = Path.Combine(output, Trainer.StateFile);
+        File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+}

@@ -1,0 +1,70 @@
+using Inspection.Core;
+using Inspection.Datasets;
+using Inspection.Training.Data;
+using Inspection.Training.Nn;
+using Inspection.Training.Utils;
+using static TorchSharp.torch;
+
+namespace Inspection.Training.Engine;
+
+/// <summary>
+/// Measures a model on a dataset split as Ultralytics' DetectionValidator does: letterboxed images, NMS at
+/// confidence 0.001 and IoU 0.7 with up to 300 detections, then mAP over IoU 0.5-0.95. Boxes are compared in
+/// the letterboxed space, where IoU equals that in the source pixels.
+/// </summary>
+public static class Validator
+{
+    public static readonly DetectionThresholds Thresholds = new(0.001f, 0.7f, 300);
+
+    public static DetectionScores Evaluate(DetectionModel model, DatasetSplit split, int imageSize, Device device, int batchSize = 16, Action<int, int>? progress = null)
+    {
+        var loader = new DetectionLoader(split, batchSize, imageSize, AugmentOptions.None);
+        var evaluations = new List<ImageEvaluation>();
+        var wasTraining = model.training;
+        model.eval();
+        var done = 0;
+        using (no_grad())
+        {
+            foreach (var batch in loader.Epoch(0, shuffle: false, mosaic: false))
+            {
+                using (batch)
+                using (var scope = NewDisposeScope())
+                {
+                    var predictions = model.Predict(batch.Images.to(device)).cpu(); // [B, 4 + C, A]
+                    evaluations.AddRange(Evaluations(predictions, batch, model.Names.Count, imageSize));
+                    done += (int)batch.Images.shape[0];
+                }
+
+                progress?.Invoke(done, loader.Count);
+            }
+        }
+
+        model.train(wasTraining);
+        return DetMetrics.Evaluate(evaluations);
+    }
+
+    private static IEnumerable<ImageEvaluation> Evaluations(Tensor predictions, Batch batch, int classes, int imageSize)
+    {
+        var (images, channels, anchors) = ((int)predictions.shape[0], (int)predictions.shape[1], (int)predictions.shape[2]);
+        var values = predictions.contiguous().data<float>().ToArray();
+        var owners = batch.BatchIndex.data<float>().ToArray();
+        var labelClasses = batch.Classes.data<float>().ToArray();
+        var boxes = batch.Boxes.data<float>().ToArray();
+        for (var i = 0; i < images; i++)
+        {
+            var detections = new List<Detection>();
+            ManagedNms.Run(values.AsSpan(i * channels * anchors, channels * anchors), OutputLayout.AnchorFree, classes, anchors, Thresholds, detections);
+            var labels = new List<(int, BoundingBox)>();
+            for (var n = 0; n < owners.Length; n++)
+            {
+                if ((int)owners[n] == i)
+                {
+                    var (cx, cy, w, h) = (boxes[4 * n] * imageSize, boxes[(4 * n) + 1] * imageSize, boxes[(4 * n) + 2] * imageSize, boxes[(4 * n) + 3] * imageSize);
+                    labels.Add(((int)labelClasses[n], new BoundingBox(cx - (w / 2), cy - (h / 2), cx + (w / 2), cy + (h / 2))));
+                }
+            }
+
+            yield return new ImageEvaluation(detections, labels);
+        }
+    }
+}

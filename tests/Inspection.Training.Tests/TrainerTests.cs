@@ -1,0 +1,95 @@
+using Inspection.Training.Engine;
+using Inspection.Training.Nn;
+using Inspection.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenCvSharp;
+
+namespace Inspection.Training.Tests;
+
+public sealed class TrainerTests : IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    /// <summary>A tiny YOLO dataset: dark images with one or two bright squares, labelled.</summary>
+    private string TinyDataset(string[] names)
+    {
+        foreach (var split in new[] { "train", "val" })
+        {
+            var images = Directory.CreateDirectory(_folder.File($"{split}/images")).FullName;
+            var labels = Directory.CreateDirectory(_folder.File($"{split}/labels")).FullName;
+            var random = new Random(split.Length);
+            for (var i = 0; i < 6; i++)
+            {
+                using var image = new Mat(64, 64, MatType.CV_8UC3, Scalar.All(25));
+                var lines = new List<string>();
+                for (var k = 0; k < 1 + (i % 2); k++)
+                {
+                    var (x, y, w, h) = (random.Next(4, 36), random.Next(4, 36), random.Next(12, 24), random.Next(12, 24));
+                    image.Rectangle(new Rect(x, y, w, h), Scalar.All(230), -1);
+                    lines.Add(FormattableString.Invariant($"{k % names.Length} {(x + (w / 2.0)) / 64:0.######} {(y + (h / 2.0)) / 64:0.######} {w / 64.0:0.######} {h / 64.0:0.######}"));
+                }
+
+                Cv2.ImWrite(Path.Combine(images, $"{i}.png"), image);
+                File.WriteAllLines(Path.Combine(labels, $"{i}.txt"), lines);
+            }
+        }
+
+        File.WriteAllText(_folder.File("data.yaml"), $"train: train/images\nval: val/images\nnames: [{string.Join(", ", names.Select(n => $"'{n}'"))}]\n");
+        return _folder.File("data.yaml");
+    }
+
+    [Fact]
+    public void A_run_writes_results_and_checkpoints_and_resumes_where_it_stopped()
+    {
+        var data = TinyDataset(["square"]);
+        var output = _folder.File("run");
+        var options = new TrainOptions { Data = data, Output = output, Epochs = 2, ImageSize = 64, Batch = 4, CloseMosaic = 1, WarmupEpochs = 0 };
+        var progress = new List<TrainingProgress>();
+        var results = new Trainer(options, NullLogger.Instance, progress.Add).Train();
+
+        Assert.Equal([1, 2], results.Select(r => r.Epoch));
+        Assert.Equal([1, 2, 1, 2], progress.Select(p => p.Batch)); // 6 images in batches of 4, two epochs
+        Assert.All(progress, p => Assert.True(p.Loss.Class > 0 && p.ImagesPerSecond > 0));
+        foreach (var file in new[] { "weights/last.weights", "weights/last.ema.weights", "weights/last.optimizer", "weights/best.weights", "weights/best.weights.json", "state.json" })
+        {
+            Assert.True(File.Exists(Path.Combine(output, file)), $"{file} is missing");
+        }
+
+        var csv = File.ReadAllLines(Path.Combine(output, "results.csv"));
+        Assert.Equal(3, csv.Length);
+        Assert.StartsWith("epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B)", csv[0]);
+
+        var resumed = new Trainer(options with { Epochs = 3, Resume = true }, NullLogger.Instance).Train();
+        Assert.Equal([3], resumed.Select(r => r.Epoch));
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(output, "results.csv")).Length);
+        Assert.Equal(2, RunState.Load(output).Epoch);
+    }
+
+    [Fact]
+    public void Fine_tuning_with_another_class_count_keeps_all_but_the_class_head()
+    {
+        var output = _folder.File("first");
+        new Trainer(new TrainOptions { Data = TinyDataset(["square"]), Output = output, Epochs = 1, ImageSize = 64, Batch = 6, WarmupEpochs = 0 }, NullLogger.Instance).Train();
+        var checkpoint = Path.Combine(output, "weights", "best.weights");
+        Assert.Equal(["square"], Checkpoint.ReadDescription(checkpoint).Names);
+
+        using var model = new DetectionModel(ModelScale.N, ["square", "circle", "crack"]);
+        using var before = model.state_dict()["model.22.cv3.0.2.weight"].clone();
+        Checkpoint.LoadMatching(model, checkpoint, NullLogger.Instance);
+        using var source = new DetectionModel(ModelScale.N, ["square"]);
+        source.load(checkpoint);
+
+        Assert.True(model.state_dict()["model.0.conv.weight"].allclose(source.state_dict()["model.0.conv.weight"]));
+        Assert.True(model.state_dict()["model.22.cv3.0.2.weight"].allclose(before)); // a 3-class head cannot take 1-class weights
+        Assert.True(model.state_dict()["model.22.cv3.0.0.conv.weight"].allclose(source.state_dict()["model.22.cv3.0.0.conv.weight"]));
+    }
+
+    [Fact]
+    public void Resuming_a_folder_without_a_run_says_so()
+    {
+        var e = Assert.Throws<Core.InspectionInputException>(() => new Trainer(new TrainOptions { Data = TinyDataset(["a"]), Output = _folder.File("empty"), Resume = true, ImageSize = 64 }, NullLogger.Instance).Train());
+        Assert.Contains("Nothing to resume", e.Message);
+    }
+}
