@@ -6,6 +6,10 @@ var root = new RootCommand("Inspection: real-time visual inspection with YOLO mo
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(SourcesCommand.Create());
 root.Subcommands.Add(DatasetCommand.Create());
+foreach (var command in TrainingCommands.Create())
+{
+    root.Subcommands.Add(command);
+}
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

@@ -87,6 +87,39 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task Train_val_and_export_work_from_the_command_line()
+    {
+        var data = TinyDataset(["square"]);
+        var run = _folder.File("cli-run");
+        var train = await CliRunner.RunAsync("train", "--data", data, "--epochs", "1", "--imgsz", "64", "--batch", "6", "--out", run);
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Contains("1 epochs: mAP50", train.Stdout);
+
+        var weights = Path.Combine(run, "weights", "best.weights");
+        var val = await CliRunner.RunAsync("val", "--weights", weights, "--data", data, "--json");
+        Assert.True(val.ExitCode == 0, val.Stderr);
+        using (var json = System.Text.Json.JsonDocument.Parse(val.Stdout))
+        {
+            foreach (var key in new[] { "mAP50", "mAP50_95", "precision", "recall" })
+            {
+                Assert.InRange(json.RootElement.GetProperty(key).GetDouble(), 0, 1);
+            }
+
+            Assert.True(json.RootElement.GetProperty("perClass").TryGetProperty("square", out _));
+        }
+
+        var onnx = _folder.File("square.onnx");
+        var export = await CliRunner.RunAsync("export", "--weights", weights, "--out", onnx);
+        Assert.True(export.ExitCode == 0, export.Stderr);
+        await using var detector = Inference.YoloDetector.Open(new Inference.DetectorOptions { ModelPath = onnx, Providers = [Inference.ExecutionProvider.Cpu] });
+        Assert.Equal(["square"], detector.Model.Names);
+
+        var wrong = await CliRunner.RunAsync("train", "--data", _folder.File("absent.yaml"), "--out", run);
+        Assert.Equal(2, wrong.ExitCode);
+        Assert.DoesNotContain("   at ", wrong.Stderr);
+    }
+
+    [Fact]
     public void Resuming_a_folder_without_a_run_says_so()
     {
         var e = Assert.Throws<Core.InspectionInputException>(() => new Trainer(new TrainOptions { Data = TinyDataset(["a"]), Output = _folder.File("empty"), Resume = true, ImageSize = 64 }, NullLogger.Instance).Train());
