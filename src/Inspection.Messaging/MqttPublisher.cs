@@ -141,19 +141,7 @@ public sealed class MqttPublisher : IAsyncDisposable
             await _loop.ConfigureAwait(false);
         }
 
-        if (_client.IsConnected)
-        {
-            try
-            {
-                await _client.PublishAsync(ServiceStatus(online: false), CancellationToken.None).ConfigureAwait(false);
-                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is MqttCommunicationException or OperationCanceledException)
-            {
-                _logger.LogDebug(e, "The broker went away during shutdown.");
-            }
-        }
-
+        await SessionOptions.CloseAsync(_client, ServiceStatus(online: false), _logger).ConfigureAwait(false);
         _client.Dispose();
         _queue.Dispose();
         _stop.Dispose();

@@ -1,12 +1,35 @@
 using System.Security.Cryptography.X509Certificates;
 using MQTTnet;
+using Microsoft.Extensions.Logging;
 using MQTTnet.Formatter;
 
 namespace Inspection.Messaging;
 
-/// <summary>The connection settings every MQTT session of the service shares: broker, protocol, credentials, TLS.</summary>
+/// <summary>What every MQTT session of the service shares: broker, protocol, credentials, TLS, and a clean goodbye.</summary>
 internal static class SessionOptions
 {
+    /// <summary>
+    /// Publishes a last message and disconnects. A clean disconnect does not release the Will, so the farewell
+    /// says what the Will would have said. Quiet when the broker is already gone.
+    /// </summary>
+    public static async Task CloseAsync(IMqttClient client, MqttApplicationMessage farewell, ILogger logger)
+    {
+        if (!client.IsConnected)
+        {
+            return;
+        }
+
+        try
+        {
+            await client.PublishAsync(farewell, CancellationToken.None).ConfigureAwait(false);
+            await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
+        {
+            logger.LogDebug(e, "The broker went away during shutdown.");
+        }
+    }
+
     public static MqttClientOptionsBuilder Build(MqttOptions options, string clientId)
     {
         var builder = new MqttClientOptionsBuilder()

@@ -115,20 +115,7 @@ public sealed class SparkplugEdgeNode : IAsyncDisposable
             await _loop.ConfigureAwait(false);
         }
 
-        if (_client.IsConnected)
-        {
-            try
-            {
-                // A clean disconnect does not release the Will, so the node announces its death itself.
-                await _client.PublishAsync(Message(Topic("NDEATH"), DeathPayload(), MqttQualityOfServiceLevel.AtLeastOnce), CancellationToken.None).ConfigureAwait(false);
-                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
-            {
-                _logger.LogDebug(e, "The broker went away during the Sparkplug shutdown.");
-            }
-        }
-
+        await SessionOptions.CloseAsync(_client, Message(Topic("NDEATH"), DeathPayload(), MqttQualityOfServiceLevel.AtLeastOnce), _logger).ConfigureAwait(false);
         _client.Dispose();
         _stop.Dispose();
     }
