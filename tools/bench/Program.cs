@@ -3,6 +3,7 @@ using Inspection.Bench;
 // Usage: inspection-bench detector [--model M | --fresh n|s] [--images A,B,...] [--batches 1,4,8] [--rounds 5] [--seconds 2]
 //        inspection-bench sources [--video V] [--streams 1,2,4] [--rounds 3]
 //        inspection-bench mqtt [--messages 20000] [--rounds 3]
+//        inspection-bench training [--data D] [--imgsz 320] [--batch 16] [--epochs 2] [--rounds 3]
 var command = args.FirstOrDefault() ?? "detector";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
 switch (command)
@@ -16,7 +17,10 @@ switch (command)
     case "mqtt":
         await MqttBenchmark.RunAsync(options);
         return 0;
+    case "training":
+        await TrainingBenchmark.RunAsync(options);
+        return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training.");
         return 2;
 }
