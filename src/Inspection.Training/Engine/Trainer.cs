@@ -137,6 +137,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             var result = new EpochResult(epoch + 1, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), scores, groups[0].LearningRate, started.Elapsed);
             results.Add(result);
             AppendResults(result);
+            Plotting.PlotResults(Path.Combine(options.Output, "results.csv"), Path.Combine(options.Output, "results.png"));
 
             state = state with { Epoch = epoch, EmaUpdates = ema.Updates, BestFitness = Math.Max(state.BestFitness, scores.Fitness) };
             model.save(Path.Combine(weights, "last.weights"));
