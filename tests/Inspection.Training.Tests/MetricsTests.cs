@@ -24,6 +24,8 @@ public sealed class MetricsTests
         Assert.Equal(Perfect, scores.MAP50To95, 6);
         Assert.Equal(1, scores.Precision, 3);
         Assert.Equal(1, scores.Recall, 3);
+        Assert.All(scores.PrecisionAtRecall[0][..100], p => Assert.Equal(1, p)); // the PR curve: 1 up to recall 0.99
+        Assert.Equal(0, scores.PrecisionAtRecall[0][100]);
     }
 
     [Fact]

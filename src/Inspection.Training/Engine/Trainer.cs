@@ -145,6 +145,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             optimizer.save_state_dict(Path.Combine(weights, "last.optimizer"));
             if (scores.Fitness >= state.BestFitness)
             {
+                Plotting.PlotPrCurve(scores, state.Names, Path.Combine(options.Output, "PR_curve.png"));
                 ema.Model.save(Path.Combine(weights, "best.weights"));
                 Checkpoint.WriteDescription(Path.Combine(weights, "best.weights"), state);
             }

@@ -8,6 +8,9 @@ public sealed record ImageEvaluation(IReadOnlyList<Detection> Predictions, IRead
 /// <summary>The figures a detector is judged by (Ultralytics' DetMetrics).</summary>
 public sealed record DetectionScores(double Precision, double Recall, double MAP50, double MAP50To95, IReadOnlyDictionary<int, (double AP50, double AP50To95)> PerClass)
 {
+    /// <summary>Per class, the precision envelope at IoU 0.5 sampled at recall 0, 0.01 .. 1: the PR curve.</summary>
+    public IReadOnlyDictionary<int, double[]> PrecisionAtRecall { get; init; } = new Dictionary<int, double[]>();
+
     /// <summary>Ultralytics' fitness: 0.1 mAP50 + 0.9 mAP50-95, by which the best checkpoint is chosen.</summary>
     public double Fitness => (0.1 * MAP50) + (0.9 * MAP50To95);
 }
@@ -96,6 +99,7 @@ public static class DetMetrics
         var grid = Enumerable.Range(0, 1000).Select(i => i / 999.0).ToArray();
         var precisionCurves = new List<double[]>();
         var recallCurves = new List<double[]>();
+        var curves = new Dictionary<int, double[]>();
         foreach (var c in classes)
         {
             var indices = order.Where(i => predictedClasses[i] == c).ToArray();
@@ -103,6 +107,7 @@ public static class DetMetrics
             if (indices.Length == 0)
             {
                 perClass[c] = (0, 0);
+                curves[c] = new double[101];
                 precisionCurves.Add(new double[grid.Length]);
                 recallCurves.Add(new double[grid.Length]);
                 continue;
@@ -130,10 +135,11 @@ public static class DetMetrics
                     precision[k] = tp / (tp + fp);
                 }
 
-                ap[t] = ComputeAp(recall, precision);
+                ap[t] = ComputeAp(recall, precision, out var curve);
                 if (t == 0)
                 {
                     (recallAt50, precisionAt50) = (recall, precision);
+                    curves[c] = curve;
                 }
             }
 
@@ -156,11 +162,15 @@ public static class DetMetrics
             recallCurves.Average(r => r[best]),
             perClass.Values.Average(v => v.Item1),
             perClass.Values.Average(v => v.Item2),
-            perClass);
+            perClass) { PrecisionAtRecall = curves };
     }
 
     /// <summary>AP of one precision-recall curve: the precision envelope sampled at 101 recall points, integrated by trapezoids (compute_ap).</summary>
-    public static double ComputeAp(IReadOnlyList<double> recall, IReadOnlyList<double> precision)
+    public static double ComputeAp(IReadOnlyList<double> recall, IReadOnlyList<double> precision) => ComputeAp(recall, precision, out _);
+
+    /// <inheritdoc cref="ComputeAp(IReadOnlyList{double}, IReadOnlyList{double})"/>
+    /// <param name="curve">The envelope at the 101 recall points, for the PR curve.</param>
+    public static double ComputeAp(IReadOnlyList<double> recall, IReadOnlyList<double> precision, out double[] curve)
     {
         var mrec = new List<double> { 0.0 };
         mrec.AddRange(recall);
@@ -175,6 +185,7 @@ public static class DetMetrics
 
         var x = Enumerable.Range(0, 101).Select(i => i / 100.0).ToArray();
         var y = x.Select(v => Interpolate(v, [.. mrec], [.. mpre])).ToArray();
+        curve = y;
         var area = 0.0;
         for (var i = 1; i < x.Length; i++)
         {
