@@ -77,6 +77,22 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public void The_confusion_matrix_counts_confusions_misses_and_false_alarms()
+    {
+        var matrix = new ConfusionMatrix(classes: 2);
+        matrix.Add([new Detection(1, 0.9f, A)], [(0, A)]);                        // a 0 taken for a 1
+        matrix.Add([], [(1, B)]);                                                  // a 1 missed
+        matrix.Add([new Detection(0, 0.8f, B), new Detection(0, 0.1f, A)], []);   // a false alarm; the 0.1 is below 0.25
+        matrix.Add([new Detection(0, 0.7f, A)], [(0, A)]);                        // right
+
+        Assert.Equal(1, matrix.Counts[1, 0]);
+        Assert.Equal(1, matrix.Counts[2, 1]);
+        Assert.Equal(1, matrix.Counts[0, 2]);
+        Assert.Equal(1, matrix.Counts[0, 0]);
+        Assert.Equal(4, matrix.Counts.Cast<long>().Sum());
+    }
+
+    [Fact]
     public void Interpolation_follows_numpy_with_repeated_points()
     {
         Assert.Equal(0.5, DetMetrics.Interpolate(0, [0, 0, 1, 1], [1, 0.5, 0.5, 0]));

@@ -146,6 +146,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             if (scores.Fitness >= state.BestFitness)
             {
                 Plotting.PlotPrCurve(scores, state.Names, Path.Combine(options.Output, "PR_curve.png"));
+                Plotting.PlotConfusionMatrix(scores.Confusion!, state.Names, Path.Combine(options.Output, "confusion_matrix.png"));
                 ema.Model.save(Path.Combine(weights, "best.weights"));
                 Checkpoint.WriteDescription(Path.Combine(weights, "best.weights"), state);
             }

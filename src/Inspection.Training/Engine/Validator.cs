@@ -40,7 +40,13 @@ public static class Validator
         }
 
         model.train(wasTraining);
-        return DetMetrics.Evaluate(evaluations);
+        var confusion = new ConfusionMatrix(model.Names.Count);
+        foreach (var evaluation in evaluations)
+        {
+            confusion.Add(evaluation.Predictions, evaluation.Labels);
+        }
+
+        return DetMetrics.Evaluate(evaluations) with { Confusion = confusion };
     }
 
     private static IEnumerable<ImageEvaluation> Evaluations(Tensor predictions, Batch batch, int classes, int imageSize)

@@ -8,6 +8,9 @@ public sealed record ImageEvaluation(IReadOnlyList<Detection> Predictions, IRead
 /// <summary>The figures a detector is judged by (Ultralytics' DetMetrics).</summary>
 public sealed record DetectionScores(double Precision, double Recall, double MAP50, double MAP50To95, IReadOnlyDictionary<int, (double AP50, double AP50To95)> PerClass)
 {
+    /// <summary>What was taken for what, at confidence 0.25 and IoU 0.45, when the evaluation kept one.</summary>
+    public ConfusionMatrix? Confusion { get; init; }
+
     /// <summary>Per class, the precision envelope at IoU 0.5 sampled at recall 0, 0.01 .. 1: the PR curve.</summary>
     public IReadOnlyDictionary<int, double[]> PrecisionAtRecall { get; init; } = new Dictionary<int, double[]>();
 
