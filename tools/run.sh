@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job. Installs the missing system packages, then runs the inspection command.
-# With no arguments it detects objects in the shared demo photo and writes an annotated copy to out/.
+# With no arguments it runs the bundled demo model on the workpiece test photos and writes annotated copies to out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,6 @@ command -v dotnet >/dev/null || { echo "run: the .NET 10 SDK is required (https:
 tools/install-deps.sh runtime
 
 if [ $# -eq 0 ]; then
-  set -- detect --model ../shared/models/yolov8n-int8-coco/yolov8n_int8.onnx --source ../shared/media/bus.jpg --out out
+  set -- detect --model models/workpiece-crack/workpiece-crack-yolov8n-320.onnx --source ../shared/datasets/workpiece-crack/test/images --out out
 fi
 exec dotnet run --project src/Inspection.Cli -c Release -- "$@"
