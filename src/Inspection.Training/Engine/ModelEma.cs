@@ -35,12 +35,15 @@ public sealed class ModelEma : IDisposable
         Updates++;
         var d = _decay * (1 - Math.Exp(-Updates / _tau));
         using var guard = no_grad();
-        var source = model.state_dict();
-        foreach (var (name, average) in Model.state_dict())
+        using var scope = NewDisposeScope(); // the wrappers made here are released here, whatever scope the caller runs in
+
+        var weight = tensor((float)(1 - d));
+        var sources = model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(model.named_buffers()).ToDictionary(p => p.Item1, p => p.Item2);
+        foreach (var (name, average) in Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(Model.named_buffers()))
         {
-            if (average.is_floating_point())
+            if (average.dtype == ScalarType.Float32 && sources[name].dtype == ScalarType.Float32)
             {
-                average.mul_(d).add_(source[name].detach(), alpha: 1 - d);
+                average.lerp_(sources[name], weight); // d x average + (1 - d) x current
             }
         }
     }
