@@ -52,7 +52,7 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal([1, 2], results.Select(r => r.Epoch));
         Assert.Equal([1, 2, 1, 2], progress.Select(p => p.Batch)); // 6 images in batches of 4, two epochs
         Assert.All(progress, p => Assert.True(p.Loss.Class > 0 && p.ImagesPerSecond > 0));
-        foreach (var file in new[] { "weights/last.weights", "weights/last.ema.weights", "weights/last.optimizer", "weights/best.weights", "weights/best.weights.json", "state.json", "results.png", "PR_curve.png", "confusion_matrix.png" })
+        foreach (var file in new[] { "weights/last.weights", "weights/last.ema.weights", "weights/last.optimizer", "weights/best.weights", "weights/best.weights.json", "state.json", "results.png", "PR_curve.png", "confusion_matrix.png", "val_batch0_pred.png" })
         {
             Assert.True(File.Exists(Path.Combine(output, file)), $"{file} is missing");
         }

@@ -133,7 +133,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
                 group.LearningRate = group.InitialLearningRate * LearningRateFactor(epoch + 1);
             }
 
-            var scores = Validator.Evaluate(ema.Model, validation, state.ImageSize, device);
+            var scores = Validator.Evaluate(ema.Model, validation, state.ImageSize, device, gridPath: Path.Combine(options.Output, "val_batch0_pred.png"));
             var result = new EpochResult(epoch + 1, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), scores, groups[0].LearningRate, started.Elapsed);
             results.Add(result);
             AppendResults(result);

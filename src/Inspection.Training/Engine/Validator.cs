@@ -16,7 +16,8 @@ public static class Validator
 {
     public static readonly DetectionThresholds Thresholds = new(0.001f, 0.7f, 300);
 
-    public static DetectionScores Evaluate(DetectionModel model, DatasetSplit split, int imageSize, Device device, int batchSize = 16, Action<int, int>? progress = null)
+    /// <param name="gridPath">Where to draw the first batch's images with their labels and predictions, if anywhere.</param>
+    public static DetectionScores Evaluate(DetectionModel model, DatasetSplit split, int imageSize, Device device, int batchSize = 16, Action<int, int>? progress = null, string? gridPath = null)
     {
         var loader = new DetectionLoader(split, batchSize, imageSize, AugmentOptions.None);
         var evaluations = new List<ImageEvaluation>();
@@ -31,7 +32,13 @@ public static class Validator
                 using (var scope = NewDisposeScope())
                 {
                     var predictions = model.Predict(batch.Images.to(device)).cpu(); // [B, 4 + C, A]
-                    evaluations.AddRange(Evaluations(predictions, batch, model.Names.Count, imageSize));
+                    var batchEvaluations = Evaluations(predictions, batch, model.Names.Count, imageSize).ToList();
+                    if (gridPath is not null && done == 0)
+                    {
+                        Plotting.PlotBatch(batch.Images, batchEvaluations, model.Names, gridPath);
+                    }
+
+                    evaluations.AddRange(batchEvaluations);
                     done += (int)batch.Images.shape[0];
                 }
 
