@@ -68,11 +68,11 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         var loader = new DetectionLoader(dataset.Splits["train"], options.Batch, state.ImageSize, options.Augment, options.Seed);
         var batches = loader.BatchesPerEpoch;
         var accumulate = Math.Max((int)Math.Round((double)options.NominalBatch / options.Batch), 1);
-        var (optimizer, groups, momentumOf) = BuildOptimizer(model, batches * options.Epochs, state.Names.Count, accumulate);
-        using var _ = optimizer;
+        using var optimizer = BuildOptimizer(model, batches * options.Epochs, state.Names.Count, accumulate);
+        var groups = optimizer.Groups;
         if (options.Resume)
         {
-            optimizer.load_state_dict(Path.Combine(weights, "last.optimizer"));
+            optimizer.Load(Path.Combine(weights, "last.optimizer"));
         }
 
         using var ema = new ModelEma(model, () => new DetectionModel(ModelScale.Parse(state.Scale), state.Names).to(device), updates: state.EmaUpdates);
@@ -94,7 +94,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             double box = 0, cls = 0, dfl = 0;
             var seen = 0;
             var index = 0;
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             foreach (var batch in loader.Epoch(epoch, shuffle: true, mosaic))
             {
                 using (batch)
@@ -103,7 +103,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
                     var iteration = index + (batches * epoch);
                     if (iteration <= warmupIterations)
                     {
-                        accumulate = Warmup(groups, momentumOf, iteration, warmupIterations, epoch);
+                        accumulate = Warmup(groups, warmMomentum: optimizer is Sgd, iteration, warmupIterations, epoch);
                     }
 
                     var raw = model.forward(batch.Images.to(device));
@@ -112,8 +112,8 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
                     if (iteration - lastStep >= accumulate)
                     {
                         nn.utils.clip_grad_norm_(model.parameters(), options.GradientClip);
-                        optimizer.step();
-                        optimizer.zero_grad();
+                        optimizer.Step();
+                        optimizer.ZeroGrad();
                         ema.Update(model);
                         lastStep = iteration;
                     }
@@ -142,7 +142,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             state = state with { Epoch = epoch, EmaUpdates = ema.Updates, BestFitness = Math.Max(state.BestFitness, scores.Fitness) };
             model.save(Path.Combine(weights, "last.weights"));
             ema.Model.save(Path.Combine(weights, "last.ema.weights"));
-            optimizer.save_state_dict(Path.Combine(weights, "last.optimizer"));
+            optimizer.Save(Path.Combine(weights, "last.optimizer"));
             if (scores.Fitness >= state.BestFitness)
             {
                 Plotting.PlotPrCurve(scores, state.Names, Path.Combine(options.Output, "PR_curve.png"));
@@ -160,7 +160,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
     }
 
     /// <summary>Biases (group 0, no decay), other weights (decay), batch-norm weights (no decay): build_optimizer.</summary>
-    private (OptimizerHelper Optimizer, IReadOnlyList<ParamGroup> Groups, Action<ParamGroup, double>? SetMomentum) BuildOptimizer(DetectionModel model, int iterations, int classes, int accumulate)
+    private Optimizer BuildOptimizer(DetectionModel model, int iterations, int classes, int accumulate)
     {
         var biases = new List<Parameter>();
         var decayed = new List<Parameter>();
@@ -191,14 +191,8 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             var other => throw new InspectionInputException($"Optimizer '{other}' is not one of auto, SGD, AdamW."),
         };
         logger.LogInformation("Optimizer {Name} (lr {Lr}, momentum {Momentum}) with parameter groups: {Weights} weights (decay {Decay}), {Norms} batch-norm weights, {Biases} biases.", name, lr, momentum, decayed.Count, decay, normWeights.Count, biases.Count);
-        if (name == "sgd")
-        {
-            var sgd = optim.SGD([new SGD.ParamGroup(biases, lr, momentum, 0, 0, true, false), new SGD.ParamGroup(decayed, lr, momentum, 0, decay, true, false), new SGD.ParamGroup(normWeights, lr, momentum, 0, 0, true, false)], lr, momentum, 0, 0, true, false);
-            return (sgd, sgd.ParamGroups.Cast<ParamGroup>().ToList(), (group, value) => ((SGD.Options)group.Options).momentum = value);
-        }
-
-        var adam = optim.AdamW([new AdamW.ParamGroup(biases, lr, momentum, 0.999, 1e-8, 0, false, false), new AdamW.ParamGroup(decayed, lr, momentum, 0.999, 1e-8, decay, false, false), new AdamW.ParamGroup(normWeights, lr, momentum, 0.999, 1e-8, 0, false, false)], lr, momentum, 0.999, 1e-8, 0, false, false);
-        return (adam, adam.ParamGroups.Cast<ParamGroup>().ToList(), null);
+        ParameterGroup[] groups = [new(biases, lr, momentum, 0), new(decayed, lr, momentum, decay), new(normWeights, lr, momentum, 0)];
+        return name == "sgd" ? new Sgd(groups) : new AdamW(groups);
     }
 
     /// <summary>Linear or cosine decay from 1 to lrf over the run.</summary>
@@ -207,13 +201,16 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         : ((1 - (epoch / options.Epochs)) * (1.0 - options.Lrf)) + options.Lrf;
 
     /// <summary>Warm-up: the bias group's rate falls from warmup_bias_lr, the others rise from 0; momentum rises; returns the accumulation.</summary>
-    private int Warmup(IReadOnlyList<ParamGroup> groups, Action<ParamGroup, double>? setMomentum, int iteration, int length, int epoch)
+    private int Warmup(IReadOnlyList<ParameterGroup> groups, bool warmMomentum, int iteration, int length, int epoch)
     {
         double Interpolate(double from, double to) => from + ((to - from) * Math.Clamp((double)iteration / length, 0, 1));
         for (var i = 0; i < groups.Count; i++)
         {
             groups[i].LearningRate = Interpolate(i == 0 ? options.WarmupBiasLr : 0.0, groups[i].InitialLearningRate * LearningRateFactor(epoch));
-            setMomentum?.Invoke(groups[i], Interpolate(options.WarmupMomentum, options.Momentum));
+            if (warmMomentum)
+            {
+                groups[i].Momentum = Interpolate(options.WarmupMomentum, options.Momentum);
+            }
         }
 
         return Math.Max(1, (int)Math.Round(Interpolate(1, (double)options.NominalBatch / options.Batch)));

@@ -162,7 +162,7 @@ public static class OnnxExporter
             // DFL: [B, 64, A] -> [B, 4, 16, A] -> softmax over the 16 bins -> expected bin.
             var bins = builder.Op("Transpose", [builder.Op("Reshape", split[0], builder.Constant([0L, 4, Detect.RegMax, -1], 4))], ("perm", new long[] { 0, 2, 1, 3 }));
             var probabilities = builder.Op("Softmax", [bins], ("axis", 1L));
-            var distances = builder.Op("Reshape", builder.Op("Conv", probabilities, Weight(arange(Detect.RegMax, dtype: float32).view(1, Detect.RegMax, 1, 1))), builder.Constant([0L, 4, -1], 3));
+            var distances = builder.Op("Reshape", builder.Op("Conv", probabilities, Weight(Scalars.Range(Detect.RegMax, float32, CPU).view(1, Detect.RegMax, 1, 1))), builder.Constant([0L, 4, -1], 3));
 
             var sizes = new[] { 8, 16, 32 }.Select(s => ((long)imageSize / s, (long)imageSize / s)).ToArray();
             var (points, strides) = Tal.MakeAnchors(sizes, head.Strides, CPU);
@@ -191,7 +191,7 @@ public static class OnnxExporter
 
         private static (Tensor Weight, Tensor Bias) FoldBatchNorm(Conv2d conv, BatchNorm2d bn)
         {
-            var scale = bn.weight! / (bn.running_var! + bn.eps).sqrt();
+            var scale = bn.weight! / bn.running_var!.Plus(bn.eps).sqrt();
             var weight = conv.weight! * scale.view(-1, 1, 1, 1);
             var bias = bn.bias! - (bn.running_mean! * scale);
             return (weight, bias);

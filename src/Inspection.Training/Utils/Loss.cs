@@ -35,13 +35,13 @@ public sealed class DetectionLoss(int classes, float[] strides, double boxGain =
         var (anchorPoints, strideTensor) = Tal.MakeAnchors(raw.Select(x => (x.shape[2], x.shape[3])).ToArray(), strides, device);
 
         var (gtLabels, gtBoxes) = Targets(batchIndex, labels, boxes, batch, imageWidth, imageHeight, device);
-        var gtMask = gtBoxes.sum([2], keepdim: true).gt(0.0).to_type(ScalarType.Float32);
+        var gtMask = gtBoxes.sum([2], keepdim: true).gt(Scalars.Of(0.0)).to_type(ScalarType.Float32);
 
         var predictedBoxes = Decode(anchorPoints, predictedDistribution); // corners, grid units
         using var assignment = _assigner.Assign(
             predictedScores.detach().sigmoid(), (predictedBoxes.detach() * strideTensor).to_type(gtBoxes.dtype),
             anchorPoints * strideTensor, gtLabels, gtBoxes, gtMask);
-        var scoreSum = Math.Max(assignment.Scores.sum().item<float>(), 1f);
+        var scoreSum = assignment.Scores.sum().clamp_min(Scalars.One);
 
         var classLoss = nn.functional.binary_cross_entropy_with_logits(predictedScores, assignment.Scores, reduction: nn.Reduction.None).sum() / scoreSum;
         var boxLoss = zeros(1, device: device).squeeze();
@@ -52,21 +52,21 @@ public sealed class DetectionLoss(int classes, float[] strides, double boxGain =
             var targetBoxes = assignment.Boxes / strideTensor;
             var weight = assignment.Scores.sum(-1)[foreground].unsqueeze(-1);
             var iou = Metrics.CompleteIoU(predictedBoxes[foreground], targetBoxes[foreground]);
-            boxLoss = ((1.0 - iou) * weight).sum() / scoreSum;
+            boxLoss = (iou.OneMinus() * weight).sum() / scoreSum;
             var targetDistances = Tal.Bbox2Dist(anchorPoints, targetBoxes, RegMax - 1);
             dflLoss = (DistributionFocalLoss(predictedDistribution[foreground].view(-1, RegMax), targetDistances[foreground]) * weight).sum() / scoreSum;
         }
 
-        var (box, cls, dfl) = (boxLoss * boxGain, classLoss * classGain, dflLoss * dflGain);
+        var (box, cls, dfl) = (boxLoss.Times(boxGain), classLoss.Times(classGain), dflLoss.Times(dflGain));
         var items = new LossItems(box.item<float>(), cls.item<float>(), dfl.item<float>());
-        return (((box + cls + dfl) * batch).MoveToOuterDisposeScope(), items);
+        return (box.Plus(cls).Plus(dfl).Times(batch).MoveToOuterDisposeScope(), items);
     }
 
     /// <summary>Box logits [B, A, 64] to corner boxes [B, A, 4] in grid units (bbox_decode).</summary>
     internal static Tensor Decode(Tensor anchorPoints, Tensor distribution)
     {
         var (batch, anchors) = (distribution.shape[0], distribution.shape[1]);
-        var project = arange(RegMax, dtype: float32, device: distribution.device);
+        var project = Scalars.Range(RegMax, float32, distribution.device);
         var distances = distribution.view(batch, anchors, 4, RegMax).softmax(3).matmul(project);
         return Tal.Dist2Bbox(distances, anchorPoints, xywh: false);
     }
@@ -75,12 +75,12 @@ public sealed class DetectionLoss(int classes, float[] strides, double boxGain =
     internal static Tensor DistributionFocalLoss(Tensor logits, Tensor target)
     {
         var left = target.to_type(ScalarType.Int64);
-        var right = left + 1;
+        var right = left.Plus(1L);
         var leftWeight = right - target;
-        var rightWeight = 1 - leftWeight;
+        var rightWeight = leftWeight.OneMinus();
         var leftLoss = nn.functional.cross_entropy(logits, left.view(-1), reduction: nn.Reduction.None).view(left.shape) * leftWeight;
         var rightLoss = nn.functional.cross_entropy(logits, right.view(-1), reduction: nn.Reduction.None).view(left.shape) * rightWeight;
-        return (leftLoss + rightLoss).mean([-1], keepdim: true);
+        return leftLoss.Plus(rightLoss).mean([-1], keepdim: true);
     }
 
     /// <summary>Per-image padded targets: labels [B, M, 1] and corner boxes [B, M, 4] in pixels (preprocess).</summary>
@@ -99,7 +99,8 @@ public sealed class DetectionLoss(int classes, float[] strides, double boxGain =
         {
             var scale = tensor(new[] { width, height, width, height }, device: device);
             var xywh = boxes.to(device) * scale;
-            var corners = cat([xywh[.., ..2] - (xywh[.., 2..] / 2), xywh[.., ..2] + (xywh[.., 2..] / 2)], 1);
+            var halfSize = xywh[.., 2..].DividedBy(2.0);
+            var corners = cat([xywh[.., ..2] - halfSize, xywh[.., ..2].Plus(halfSize)], 1);
             var rows = cat([labels.to(device).to_type(ScalarType.Float32).view(-1, 1), corners], 1);
             var slot = new long[batch];
             for (var n = 0; n < indices.Length; n++)

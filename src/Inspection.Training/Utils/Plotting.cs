@@ -124,7 +124,7 @@ public static class Plotting
         for (var i = 0; i < count; i++)
         {
             // [3, S, S] RGB floats to an 8-bit BGR tile.
-            var pixels = (cpu[i].permute(1, 2, 0).flip(2) * 255).clamp(0, 255).to_type(TorchSharp.torch.ScalarType.Byte).contiguous().data<byte>().ToArray();
+            var pixels = cpu[i].permute(1, 2, 0).flip(2).Times(255.0).clamp(Scalars.Of(0.0), Scalars.Of(255.0)).to_type(TorchSharp.torch.ScalarType.Byte).contiguous().data<byte>().ToArray();
             using var tile = Mat.FromPixelData(size, size, MatType.CV_8UC3, pixels);
             using var target = new Mat(grid, new Rect((i % columns) * size, (i / columns) * size, size, size));
             tile.CopyTo(target);

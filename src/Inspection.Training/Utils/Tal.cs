@@ -17,11 +17,11 @@ public static class Tal
         for (var i = 0; i < sizes.Count; i++)
         {
             var (h, w) = sizes[i];
-            var sx = arange(w, dtype: float32, device: device) + offset;
-            var sy = arange(h, dtype: float32, device: device) + offset;
+            var sx = Scalars.Range(w, float32, device).Plus(offset);
+            var sy = Scalars.Range(h, float32, device).Plus(offset);
             var grid = meshgrid([sy, sx], indexing: "ij");
             points.Add(stack([grid[1], grid[0]], -1).view(-1, 2));
-            strideTensors.Add(full(h * w, 1, strides[i], dtype: float32, device: device));
+            strideTensors.Add(full(h * w, 1, Scalars.Of((double)strides[i]), dtype: float32, device: device));
         }
 
         return (cat(points).MoveToOuterDisposeScope(), cat(strideTensors).MoveToOuterDisposeScope());
@@ -34,8 +34,8 @@ public static class Tal
         var parts = distance.chunk(2, dim);
         var (leftTop, rightBottom) = (parts[0], parts[1]);
         var x1y1 = anchorPoints - leftTop;
-        var x2y2 = anchorPoints + rightBottom;
-        var result = xywh ? cat([(x1y1 + x2y2) / 2, x2y2 - x1y1], dim) : cat([x1y1, x2y2], dim);
+        var x2y2 = anchorPoints.Plus(rightBottom);
+        var result = xywh ? cat([x1y1.Plus(x2y2).DividedBy(2.0), x2y2 - x1y1], dim) : cat([x1y1, x2y2], dim);
         return result.MoveToOuterDisposeScope();
     }
 
@@ -44,6 +44,6 @@ public static class Tal
     {
         using var scope = NewDisposeScope();
         var parts = boxes.chunk(2, -1);
-        return cat([anchorPoints - parts[0], parts[1] - anchorPoints], -1).clamp_(0, regMax - 0.01).MoveToOuterDisposeScope();
+        return cat([anchorPoints - parts[0], parts[1] - anchorPoints], -1).clamp_(Scalars.Of(0.0), Scalars.Of(regMax - 0.01)).MoveToOuterDisposeScope();
     }
 }

@@ -37,7 +37,7 @@ public sealed class TaskAlignedAssigner(int classes, int topK = 10, double alpha
         if (boxes == 0)
         {
             var empty = new Assignment(
-                full(batch, anchors, classes, dtype: int64, device: device),
+                full(batch, anchors, Scalars.Of((long)classes), dtype: int64, device: device),
                 zeros_like(predictedBoxes),
                 zeros_like(predictedScores),
                 zeros(batch, anchors, dtype: @bool, device: device));
@@ -58,7 +58,7 @@ public sealed class TaskAlignedAssigner(int classes, int topK = 10, double alpha
         var foreground = positive.sum(-2);
         if (foreground.max().item<float>() > 1)
         {
-            var multiple = (foreground.unsqueeze(1) > 1).expand(-1, boxes, -1);
+            var multiple = foreground.unsqueeze(1).gt(Scalars.Of(1.0)).expand(-1, boxes, -1);
             var best = overlaps.argmax(1);
             var isBest = zeros_like(positive).scatter_(1, best.unsqueeze(1), ones(batch, 1, anchors, device: device));
             positive = where(multiple, isBest, positive).to_type(ScalarType.Float32);
@@ -68,20 +68,20 @@ public sealed class TaskAlignedAssigner(int classes, int topK = 10, double alpha
         var gtIndex = positive.argmax(-2); // [B, A]
 
         // Targets per anchor.
-        var flatIndex = gtIndex + (arange(batch, dtype: int64, device: device).unsqueeze(-1) * boxes);
-        var labels = gtLabels.to_type(ScalarType.Int64).flatten()[flatIndex].clamp_(0);
+        var flatIndex = gtIndex.Plus(Scalars.Range(batch, int64, device).unsqueeze(-1).Times(boxes));
+        var labels = gtLabels.to_type(ScalarType.Int64).flatten()[flatIndex].clamp_(Scalars.Of(0L));
         var targetBoxes = gtBoxes.view(-1, gtBoxes.shape[^1])[flatIndex];
         var scores = nn.functional.one_hot(labels, classes).to_type(ScalarType.Float32);
-        scores = where(foreground.unsqueeze(-1).repeat(1, 1, classes) > 0, scores, 0);
+        scores = where(foreground.unsqueeze(-1).repeat(1, 1, classes).gt(Scalars.Of(0.0)), scores, zeros_like(scores));
 
         // Soft scores: alignment normalised per box so its best anchor scores its best IoU.
         alignment *= positive;
         var bestAlignment = alignment.amax([-1], keepdim: true);
         var bestOverlap = (overlaps * positive).amax([-1], keepdim: true);
-        var normalised = (alignment * bestOverlap / (bestAlignment + eps)).amax([-2]).unsqueeze(-1);
+        var normalised = (alignment * bestOverlap / bestAlignment.Plus(eps)).amax([-2]).unsqueeze(-1);
         scores *= normalised;
 
-        var result = new Assignment(labels, targetBoxes, scores, foreground > 0);
+        var result = new Assignment(labels, targetBoxes, scores, foreground.gt(Scalars.Of(0.0)));
         result.Labels.MoveToOuterDisposeScope();
         result.Boxes.MoveToOuterDisposeScope();
         result.Scores.MoveToOuterDisposeScope();
@@ -95,7 +95,7 @@ public sealed class TaskAlignedAssigner(int classes, int topK = 10, double alpha
         var (batch, boxes, anchors) = (gtBoxes.shape[0], gtBoxes.shape[1], anchorPoints.shape[0]);
         var corners = gtBoxes.view(-1, 1, 4).chunk(2, 2);
         var deltas = cat([anchorPoints.unsqueeze(0) - corners[0], corners[1] - anchorPoints.unsqueeze(0)], 2).view(batch, boxes, anchors, -1);
-        return deltas.amin([3]).gt(eps).to_type(ScalarType.Float32);
+        return deltas.amin([3]).gt(Scalars.Of(eps)).to_type(ScalarType.Float32);
     }
 
     private (Tensor Alignment, Tensor Overlaps) BoxMetrics(Tensor scores, Tensor predictedBoxes, Tensor gtLabels, Tensor gtBoxes, Tensor mask)
@@ -109,10 +109,10 @@ public sealed class TaskAlignedAssigner(int classes, int topK = 10, double alpha
         var expandedPredicted = predictedBoxes.unsqueeze(1).expand(-1, boxes, -1, -1);
         var expandedTruth = gtBoxes.unsqueeze(2).expand(-1, -1, anchors, -1);
         var overlaps = zeros(batch, boxes, anchors, device: scores.device);
-        var iou = Metrics.CompleteIoU(expandedTruth, expandedPredicted).squeeze(-1).clamp_(0);
+        var iou = Metrics.CompleteIoU(expandedTruth, expandedPredicted).squeeze(-1).clamp_(Scalars.Of(0.0));
         overlaps = where(valid, iou, overlaps);
         var boxScores = where(valid, classScores, zeros_like(classScores));
-        return (boxScores.pow(alpha) * overlaps.pow(beta), overlaps);
+        return (boxScores.pow(Scalars.Of(alpha)) * overlaps.pow(Scalars.Of(beta)), overlaps);
     }
 
     /// <summary>[B, M, A]: 1 for each box's top-k anchors by metric, 0 for padding boxes (select_topk_candidates).</summary>
@@ -120,7 +120,7 @@ public sealed class TaskAlignedAssigner(int classes, int topK = 10, double alpha
     {
         var k = (int)Math.Min(topK, metrics.shape[^1]);
         var (_, indices) = metrics.topk(k, dim: -1, largest: true);
-        indices = indices.masked_fill(topMask[.., .., ..k].logical_not(), 0);
+        indices = indices.masked_fill(topMask[.., .., ..k].logical_not(), Scalars.Of(0L));
         var counts = zeros(metrics.shape, dtype: int8, device: metrics.device);
         var ones = ones_like(indices[.., .., ..1], dtype: int8);
         for (var i = 0; i < k; i++)
@@ -128,7 +128,7 @@ public sealed class TaskAlignedAssigner(int classes, int topK = 10, double alpha
             counts.scatter_add_(-1, indices[.., .., i..(i + 1)], ones);
         }
 
-        counts.masked_fill_(counts > 1, 0); // the padding boxes' index 0, counted k times
+        counts.masked_fill_(counts.gt(Scalars.Of(1L)), Scalars.Of(0L)); // the padding boxes' index 0, counted k times
         return counts.to_type(metrics.dtype);
     }
 }

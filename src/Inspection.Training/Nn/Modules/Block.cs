@@ -1,3 +1,4 @@
+using Inspection.Training.Utils;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -39,7 +40,7 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>
 
         using (y)
         {
-            return x + y;
+            return x.Plus(y);
         }
     }
 }
@@ -139,7 +140,7 @@ public sealed class DFL : nn.Module<Tensor, Tensor>
         _conv = nn.Conv2d(bins, 1, 1, bias: false);
         using (no_grad())
         {
-            _conv.weight!.copy_(arange(bins, dtype: float32).view(1, bins, 1, 1));
+            _conv.weight!.copy_(Scalars.Range(bins, float32, CPU).view(1, bins, 1, 1));
         }
 
         _conv.weight!.requires_grad = false;

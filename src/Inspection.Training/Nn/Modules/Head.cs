@@ -66,8 +66,8 @@ public sealed class Detect : nn.Module<Tensor[], Tensor[]>
         using var guard = no_grad();
         for (var i = 0; i < Strides.Length; i++)
         {
-            ((Conv2d)_cv2[i][2]).bias!.fill_(1.0);
-            ((Conv2d)_cv3[i][2]).bias!.fill_(Math.Log(5.0 / Classes / Math.Pow(640 / Strides[i], 2)));
+            ((Conv2d)_cv2[i][2]).bias!.fill_(Scalars.One);
+            ((Conv2d)_cv3[i][2]).bias!.fill_(Scalars.Of(Math.Log(5.0 / Classes / Math.Pow(640 / Strides[i], 2))));
         }
     }
 
