@@ -3,9 +3,18 @@ using OpenCvSharp;
 
 namespace Inspection.Inference;
 
-/// <summary>Views an OpenCV <see cref="Mat"/>'s pixels as an <see cref="ImageView"/> without copying them.</summary>
+/// <summary>Between OpenCV's <see cref="Mat"/> and <see cref="ImageView"/>: views without copying, and JPEG encoding.</summary>
 public static class MatImage
 {
+    /// <summary>The picture as JPEG bytes.</summary>
+    public static unsafe byte[] EncodeJpeg(in ImageView image, int quality)
+    {
+        var type = image.Channels switch { 1 => MatType.CV_8UC1, 3 => MatType.CV_8UC3, _ => MatType.CV_8UC4 };
+        using var pin = image.Pixels.Pin();
+        using var mat = Mat.FromPixelData(image.Height, image.Width, type, (IntPtr)pin.Pointer, image.Stride);
+        return mat.ImEncode(".jpg", new ImageEncodingParam(ImwriteFlags.JpegQuality, quality));
+    }
+
     /// <summary>The view is valid while <paramref name="mat"/> is alive and unchanged.</summary>
     public static ImageView View(Mat mat)
     {

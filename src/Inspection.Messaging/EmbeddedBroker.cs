@@ -20,6 +20,10 @@ public sealed class EmbeddedBroker : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>MQTTnet keeps the CONNECT packet private; EmbeddedBrokerTests notice if a new version renames it.</summary>
+    internal static readonly System.Reflection.FieldInfo? ConnectPacket =
+        typeof(ValidatingConnectionEventArgs).GetField("_connectPacket", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+
     public static async Task<EmbeddedBroker> StartAsync(int port, ILogger logger)
     {
         var options = new MqttServerOptionsBuilder()
@@ -29,6 +33,21 @@ public sealed class EmbeddedBroker : IAsyncDisposable
             .WithDefaultEndpointPort(port)
             .Build();
         var server = new MqttServerFactory().CreateMqttServer(options);
+        server.ValidatingConnectionAsync += e =>
+        {
+            // MQTT lets a clean-session client leave its id to the broker (plain mosquitto_sub does): give it one.
+            if (string.IsNullOrEmpty(e.ClientId) && e.CleanSession != false)
+            {
+                var id = "auto-" + Guid.NewGuid().ToString("N")[..12];
+                e.AssignedClientIdentifier = id; // MQTT 5
+                if (ConnectPacket?.GetValue(e) is MQTTnet.Packets.MqttConnectPacket packet)
+                {
+                    packet.ClientId = id; // MQTT 3.1.1: MQTTnet reads the id from the packet only
+                }
+            }
+
+            return Task.CompletedTask;
+        };
         try
         {
             await server.StartAsync().ConfigureAwait(false);

@@ -31,6 +31,7 @@ public sealed class MqttPublisher : IAsyncDisposable
     private readonly ArrayBufferWriter<byte> _json = new(4096);
     private readonly Lock _jsonGate = new();
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
+    private readonly List<(string Filter, Func<InboundMessage, Task> Handler)> _subscriptions = [];
     private Task? _loop;
     private CancellationTokenSource _connection = new();
     private long _accepted;
@@ -39,6 +40,7 @@ public sealed class MqttPublisher : IAsyncDisposable
     private long _rejected;
     private long _connects;
     private string? _lastError;
+    private int _disposed;
 
     public MqttPublisher(MqttOptions options, ILogger? logger = null)
     {
@@ -78,8 +80,14 @@ public sealed class MqttPublisher : IAsyncDisposable
 
     public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
 
-    /// <summary>Queues a result on its camera's result topic, and on the defect topic when it is NG.</summary>
-    public async ValueTask<bool> PublishResultAsync(InspectionResult result, CancellationToken cancel = default)
+    /// <summary>Subscribes to <paramref name="filter"/> on every connection and hands what arrives to <paramref name="handler"/>; call before <see cref="Start"/>.</summary>
+    public void Subscribe(string filter, Func<InboundMessage, Task> handler) => _subscriptions.Add((filter, handler));
+
+    /// <summary>
+    /// Queues a result on its camera's result topic, and on the defect topic when it is NG; a triggered result
+    /// carries the trigger's MQTT 5 correlation data and also goes to the trigger's response topic, if it named one.
+    /// </summary>
+    public async ValueTask<bool> PublishResultAsync(InspectionResult result, CancellationToken cancel = default, ReadOnlyMemory<byte> correlationData = default, string? responseTopic = null)
     {
         byte[] payload;
         lock (_jsonGate)
@@ -91,10 +99,15 @@ public sealed class MqttPublisher : IAsyncDisposable
 
         IReadOnlyList<KeyValuePair<string, string>> properties =
             [new("camera", result.CameraId), new("modelVersion", result.ModelVersion), new("verdict", ResultJson.VerdictText(result.Verdict))];
-        var accepted = await EnqueueAsync(Message(_topics.Result(result.CameraId), payload, retain: false, properties), cancel).ConfigureAwait(false);
+        var accepted = await EnqueueAsync(Message(_topics.Result(result.CameraId), payload, retain: false, properties) with { CorrelationData = correlationData }, cancel).ConfigureAwait(false);
         if (result.Verdict == Verdict.Ng)
         {
-            accepted &= await EnqueueAsync(Message(_topics.Defect(result.CameraId), payload, retain: false, properties), cancel).ConfigureAwait(false);
+            accepted &= await EnqueueAsync(Message(_topics.Defect(result.CameraId), payload, retain: false, properties) with { CorrelationData = correlationData }, cancel).ConfigureAwait(false);
+        }
+
+        if (responseTopic is { Length: > 0 })
+        {
+            accepted &= await EnqueueAsync(Message(responseTopic, payload, retain: false, properties) with { CorrelationData = correlationData }, cancel).ConfigureAwait(false);
         }
 
         return accepted;
@@ -135,6 +148,11 @@ public sealed class MqttPublisher : IAsyncDisposable
     /// <summary>Stops publishing: announces offline (retained), disconnects, keeps what is unsent on disk.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
@@ -214,7 +232,7 @@ public sealed class MqttPublisher : IAsyncDisposable
         }
 
         var subscriptions = new MqttClientSubscribeOptionsBuilder();
-        foreach (var filter in Commands.Filters)
+        foreach (var filter in Commands.Filters.Concat(_subscriptions.Select(s => s.Filter)))
         {
             subscriptions.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce);
         }
@@ -300,6 +318,15 @@ public sealed class MqttPublisher : IAsyncDisposable
     private async Task OnCommandAsync(MqttApplicationMessageReceivedEventArgs e)
     {
         var message = e.ApplicationMessage;
+        foreach (var (filter, handler) in _subscriptions)
+        {
+            if (MqttTopicFilterComparer.Compare(message.Topic, filter) == MqttTopicFilterCompareResult.IsMatch)
+            {
+                await handler(new InboundMessage(message.Topic, message.Payload.ToArray(), message.ResponseTopic, message.CorrelationData ?? [])).ConfigureAwait(false);
+                return;
+            }
+        }
+
         var reply = await Commands.HandleAsync(message.Topic, message.Payload.ToArray(), _stop.Token).ConfigureAwait(false);
         await EnqueueAsync(new OutboundMessage
         {

@@ -38,7 +38,7 @@ public enum HardwareDecoding
 }
 
 /// <summary>One camera. Bound from configuration (Inspection:Cameras:N) and validated at start.</summary>
-public sealed class CameraOptions
+public class CameraOptions
 {
     /// <summary>A short name used in topics, metrics and logs.</summary>
     [Required]

@@ -39,6 +39,7 @@ public sealed class CameraSource : IAsyncDisposable
     private double _fps;
     private int _attempt;
     private volatile bool _stalled;
+    private int _disposed;
 
     /// <summary>Checks the camera's URI now: an unknown scheme or a malformed device throws <see cref="SourceException"/>.</summary>
     public CameraSource(CameraOptions options, ILogger? logger = null)
@@ -91,6 +92,11 @@ public sealed class CameraSource : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         Volatile.Read(ref _reader)?.Abort();
         await _watchdog.DisposeAsync();

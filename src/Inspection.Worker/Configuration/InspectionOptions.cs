@@ -1,0 +1,174 @@
+using System.ComponentModel.DataAnnotations;
+using Inspection.Inference;
+using Inspection.Messaging;
+using Inspection.Vision;
+
+namespace Inspection.Worker.Configuration;
+
+/// <summary>
+/// Everything the worker is told, bound from the "Inspection" section of appsettings.json, an optional
+/// --config file and environment variables (Inspection__Cameras__0__Uri). docs/configuration.md explains each value.
+/// </summary>
+public sealed class InspectionOptions
+{
+    public const string Section = "Inspection";
+
+    /// <summary>The cameras; when none is configured the worker plays the bundled demo pictures as one.</summary>
+    public List<WorkerCameraOptions> Cameras { get; set; } = [];
+
+    /// <summary>The model and where it runs; an empty path takes the bundled demo model.</summary>
+    public DetectorOptions Model { get; set; } = new();
+
+    public BatchingOptions Batching { get; set; } = new();
+
+    /// <summary>What makes a frame NG. Reloaded when the configuration file changes.</summary>
+    public RulesOptions Rules { get; set; } = new();
+
+    public MqttOptions Mqtt { get; set; } = new();
+
+    public EvidenceOptions Evidence { get; set; } = new();
+
+    public HttpOptions Http { get; set; } = new();
+
+    /// <summary>On SIGTERM: stop the cameras, finish the batches in flight and flush MQTT within this time.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(15);
+}
+
+/// <summary>When a camera is inspected.</summary>
+public enum InspectionMode
+{
+    /// <summary>Every frame the camera delivers.</summary>
+    Continuous,
+
+    /// <summary>Only the frame nearest each trigger a PLC publishes on the camera's trigger topic.</summary>
+    Triggered,
+}
+
+/// <summary>A camera as the worker sees it: the source's settings plus how and by which rules it is inspected.</summary>
+public sealed class WorkerCameraOptions : CameraOptions
+{
+    public InspectionMode Mode { get; set; } = InspectionMode.Continuous;
+
+    /// <summary>Triggered mode: the verdict must be published within this time of the trigger's arrival, or a missed deadline is.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan TriggerDeadline { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Triggered mode: recent frames kept to choose from (less than MaxFramesInFlight).</summary>
+    [Range(1, 64)]
+    public int TriggerHistory { get; set; } = 4;
+
+    /// <summary>Rules for this camera only; unset values take the line's <see cref="InspectionOptions.Rules"/>.</summary>
+    public CameraRulesOptions Rules { get; set; } = new();
+}
+
+/// <summary>How frames from all cameras are put together for the detector.</summary>
+public sealed class BatchingOptions
+{
+    /// <summary>Frames per detector call at most. A model exported with a fixed batch size takes that size.</summary>
+    [Range(1, 64)]
+    public int MaxBatchSize { get; set; } = 8;
+
+    /// <summary>How long a started batch waits for more frames before it goes to the detector anyway.</summary>
+    [Range(0, 1000)]
+    public int MaxWaitMilliseconds { get; set; } = 10;
+
+    /// <summary>Batches waiting for the detector at most; beyond that the cameras drop frames by their own policy.</summary>
+    [Range(1, 16)]
+    public int QueueCapacity { get; set; } = 2;
+}
+
+/// <summary>The line's rules. Confidence thresholds per class by name; a class that is not a defect never makes a frame NG.</summary>
+public sealed class RulesOptions
+{
+    /// <summary>The confidence a detection needs to count, for classes without their own.</summary>
+    [Range(0.0, 1.0)]
+    public double Confidence { get; set; } = 0.25;
+
+    /// <summary>Non-maximum suppression's IoU threshold.</summary>
+    [Range(0.0, 1.0)]
+    public double IoU { get; set; } = 0.45;
+
+    [Range(1, 10_000)]
+    public int MaxDetections { get; set; } = 300;
+
+    /// <summary>Per class (by the model's class name): its own confidence, and whether it is a defect.</summary>
+    public Dictionary<string, ClassRuleOptions> Classes { get; set; } = [];
+
+    /// <summary>Detections narrower or lower than this many source pixels are ignored.</summary>
+    [Range(0, 100_000)]
+    public double MinBoxWidth { get; set; }
+
+    [Range(0, 100_000)]
+    public double MinBoxHeight { get; set; }
+
+    /// <summary>A frame with a detection within this much of its class's threshold is uncertain, and may be kept as evidence.</summary>
+    [Range(0.0, 0.5)]
+    public double UncertainMargin { get; set; } = 0.1;
+}
+
+public sealed class ClassRuleOptions
+{
+    [Range(0.0, 1.0)]
+    public double? Confidence { get; set; }
+
+    /// <summary>False for classes that are found but are no defect (a part, a fixture).</summary>
+    public bool Defect { get; set; } = true;
+}
+
+/// <summary>A camera's own rules: regions and masks as polygons "x,y x,y x,y ..." in 0..1 of the picture's width and height.</summary>
+public sealed class CameraRulesOptions
+{
+    /// <summary>Only detections whose centre lies in one of these count; none: the whole picture.</summary>
+    public List<string> Regions { get; set; } = [];
+
+    /// <summary>Detections whose centre lies in one of these are ignored (a fixture, a label, a reflection).</summary>
+    public List<string> IgnoreMasks { get; set; } = [];
+
+    /// <summary>Per-class overrides for this camera.</summary>
+    public Dictionary<string, ClassRuleOptions> Classes { get; set; } = [];
+
+    [Range(0.0, 1.0)]
+    public double? Confidence { get; set; }
+
+    [Range(0, 100_000)]
+    public double? MinBoxWidth { get; set; }
+
+    [Range(0, 100_000)]
+    public double? MinBoxHeight { get; set; }
+}
+
+/// <summary>NG frames and a sample of uncertain ones, kept as a dataset the trainer reads as it is.</summary>
+public sealed class EvidenceOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>The dataset folder (data.yaml, images/, labels/, meta/); nothing is ever written outside it.</summary>
+    [Required]
+    public string Directory { get; set; } = "data/evidence";
+
+    /// <summary>When the folder holds more than this, the oldest items are deleted first.</summary>
+    [Range(1, 10_000_000)]
+    public long MaxMegabytes { get; set; } = 2048;
+
+    public bool SaveNg { get; set; } = true;
+
+    /// <summary>The share of uncertain frames kept (0 to 1).</summary>
+    [Range(0.0, 1.0)]
+    public double UncertainSampleRate { get; set; } = 0.05;
+
+    [Range(1, 100)]
+    public int JpegQuality { get; set; } = 95;
+
+    /// <summary>Items waiting to be written at most; beyond that new ones are dropped and counted.</summary>
+    [Range(1, 1024)]
+    public int QueueCapacity { get; set; } = 32;
+}
+
+/// <summary>The HTTP endpoint for /metrics and /health.</summary>
+public sealed class HttpOptions
+{
+    /// <summary>Where to listen; localhost by default. Use http://0.0.0.0:9400 to let a Prometheus on another host scrape it.</summary>
+    [Required]
+    public string Url { get; set; } = "http://127.0.0.1:9400";
+}

@@ -1,0 +1,146 @@
+using System.Collections;
+using System.ComponentModel.DataAnnotations;
+using System.Reflection;
+using Inspection.Core;
+using Inspection.Messaging;
+using Inspection.Vision;
+using Inspection.Worker.Rules;
+using Microsoft.Extensions.Options;
+
+namespace Inspection.Worker.Configuration;
+
+/// <summary>
+/// Checks the whole configuration at once and names every problem by its configuration path
+/// (Inspection:Cameras:0:Uri), so that one start shows all there is to fix.
+/// </summary>
+public sealed class InspectionOptionsValidator : IValidateOptions<InspectionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, InspectionOptions options)
+    {
+        var problems = Problems(options);
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+
+    public static List<string> Problems(InspectionOptions options)
+    {
+        var problems = new List<string>();
+        Annotations(options, InspectionOptions.Section, problems);
+
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < options.Cameras.Count; i++)
+        {
+            var camera = options.Cameras[i];
+            var path = $"{InspectionOptions.Section}:Cameras:{i}";
+            if (camera.Id.Length > 0 && !ids.Add(camera.Id))
+            {
+                problems.Add($"{path}:Id: '{camera.Id}' is used by another camera; camera ids must be unique.");
+            }
+
+            if (camera.Id == MqttTopics.ServiceSegment)
+            {
+                problems.Add($"{path}:Id: '{MqttTopics.ServiceSegment}' is reserved for the service's own topics; choose another id.");
+            }
+
+            if (camera.Uri.Length > 0)
+            {
+                try
+                {
+                    SourceLocation.Resolve(camera);
+                }
+                catch (InspectionInputException e)
+                {
+                    problems.Add($"{path}:Uri: {e.Message}");
+                }
+            }
+
+            if (camera.Mode == InspectionMode.Triggered && camera.TriggerHistory >= camera.MaxFramesInFlight)
+            {
+                problems.Add($"{path}:TriggerHistory: {camera.TriggerHistory} frames kept for triggers need MaxFramesInFlight above it (now {camera.MaxFramesInFlight}).");
+            }
+
+            Polygons(camera.Rules.Regions, $"{path}:Rules:Regions", problems);
+            Polygons(camera.Rules.IgnoreMasks, $"{path}:Rules:IgnoreMasks", problems);
+        }
+
+        if (options.Model.ModelPath.Length > 0 && !File.Exists(options.Model.ModelPath))
+        {
+            problems.Add($"{InspectionOptions.Section}:Model:ModelPath: '{options.Model.ModelPath}' does not exist; give an ONNX model exported by 'inspection export' or Ultralytics.");
+        }
+
+        Exists(options.Mqtt.PasswordFile, "Mqtt:PasswordFile", problems);
+        Exists(options.Mqtt.CaFile, "Mqtt:CaFile", problems);
+        Exists(options.Mqtt.ClientCertificateFile, "Mqtt:ClientCertificateFile", problems);
+        Exists(options.Mqtt.ClientKeyFile, "Mqtt:ClientKeyFile", problems);
+        if (!(Uri.TryCreate(options.Http.Url, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"))
+        {
+            problems.Add($"{InspectionOptions.Section}:Http:Url: '{options.Http.Url}' is not an http:// address such as http://127.0.0.1:9400.");
+        }
+
+        return problems;
+    }
+
+    private static void Polygons(List<string> polygons, string path, List<string> problems)
+    {
+        for (var i = 0; i < polygons.Count; i++)
+        {
+            if (!Polygon.TryParse(polygons[i], out _, out var error))
+            {
+                problems.Add($"{path}:{i}: {error}");
+            }
+        }
+    }
+
+    private static void Exists(string? file, string path, List<string> problems)
+    {
+        if (file is { Length: > 0 } && !File.Exists(file))
+        {
+            problems.Add($"{InspectionOptions.Section}:{path}: '{file}' does not exist.");
+        }
+    }
+
+    /// <summary>Data annotations of <paramref name="value"/> and of the option objects it holds, with their paths.</summary>
+    private static void Annotations(object value, string path, List<string> problems)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(value, new ValidationContext(value), results, validateAllProperties: true);
+        foreach (var result in results)
+        {
+            var member = result.MemberNames.FirstOrDefault();
+            problems.Add($"{path}{(member is null ? string.Empty : ":" + member)}: {result.ErrorMessage}");
+        }
+
+        foreach (var property in value.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetIndexParameters().Length == 0))
+        {
+            var child = property.GetValue(value);
+            var childPath = $"{path}:{property.Name}";
+            switch (child)
+            {
+                case IDictionary dictionary:
+                    foreach (DictionaryEntry entry in dictionary)
+                    {
+                        if (entry.Value is not null && IsOptions(entry.Value.GetType()))
+                        {
+                            Annotations(entry.Value, $"{childPath}:{entry.Key}", problems);
+                        }
+                    }
+
+                    break;
+                case IList list when child is not string:
+                    for (var i = 0; i < list.Count; i++)
+                    {
+                        if (list[i] is { } item && IsOptions(item.GetType()))
+                        {
+                            Annotations(item, $"{childPath}:{i}", problems);
+                        }
+                    }
+
+                    break;
+                case not null when IsOptions(child.GetType()):
+                    Annotations(child, childPath, problems);
+                    break;
+            }
+        }
+    }
+
+    private static bool IsOptions(Type type) => type.IsClass && type.Namespace?.StartsWith("Inspection.", StringComparison.Ordinal) == true;
+}

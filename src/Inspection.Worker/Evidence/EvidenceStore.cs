@@ -1,0 +1,212 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Inspection.Core;
+using Inspection.Inference;
+using Inspection.Worker.Configuration;
+using Inspection.Worker.Observability;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Inspection.Worker.Evidence;
+
+/// <summary>A frame worth keeping: its JPEG and the result that made it so.</summary>
+public sealed record EvidenceItem(byte[] Jpeg, InspectionResult Result, string Kind);
+
+/// <summary>
+/// Keeps NG frames and a sample of uncertain ones as a YOLO dataset that 'inspection train' and 'inspection
+/// dataset check' read as it is: data.yaml, images/NAME.jpg, labels/NAME.txt (the model's detections as
+/// pseudo-labels) and meta/NAME.json (camera, time, model, verdict, part). Names start with the capture time,
+/// so the oldest go first when the folder passes its quota. Every path is checked to stay inside the folder.
+/// </summary>
+public sealed class EvidenceStore : BackgroundService
+{
+    private static readonly string[] Parts = ["images", "labels", "meta"];
+    private readonly EvidenceOptions _options;
+    private readonly ILogger<EvidenceStore> _logger;
+    private readonly WorkerMetrics _metrics;
+    private readonly Channel<EvidenceItem> _queue;
+    private readonly Queue<(string Name, long Bytes)> _kept = new();
+    private IReadOnlyList<string>? _names;
+    private long _bytes;
+
+    public EvidenceStore(IOptions<InspectionOptions> options, WorkerMetrics metrics, ILogger<EvidenceStore> logger)
+    {
+        _options = options.Value.Evidence;
+        _logger = logger;
+        _metrics = metrics;
+        Root = Path.GetFullPath(_options.Directory);
+        _queue = Channel.CreateBounded<EvidenceItem>(new BoundedChannelOptions(_options.QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    }
+
+    public string Root { get; }
+
+    /// <summary>Whether a frame with this verdict and uncertainty is to be kept; uncertain frames are sampled.</summary>
+    public string? KindToKeep(Verdict verdict, bool uncertain) => !_options.Enabled ? null
+        : verdict == Verdict.Ng && _options.SaveNg ? "ng"
+        : uncertain && Random.Shared.NextDouble() < _options.UncertainSampleRate ? "uncertain"
+        : null;
+
+    /// <summary>Encodes the frame now (it is about to be reused) and queues it for writing; drops and counts it when the writer is behind.</summary>
+    public void Offer(in ImageView image, InspectionResult result, string kind)
+    {
+        var item = new EvidenceItem(MatImage.EncodeJpeg(image, _options.JpegQuality), result, kind);
+        if (!_queue.Writer.TryWrite(item))
+        {
+            _metrics.Evidence.WithLabels(kind, "dropped").Inc();
+        }
+    }
+
+    /// <summary>The class names the labels refer to; written to data.yaml.</summary>
+    public void UseClassNames(IReadOnlyList<string> names) => _names = names;
+
+    /// <summary>
+    /// The full path of <paramref name="relative"/> inside the evidence folder; refuses (with
+    /// <see cref="InspectionInputException"/>) any name that would land outside it.
+    /// </summary>
+    public string Inside(string relative)
+    {
+        var full = Path.GetFullPath(Path.Combine(Root, relative));
+        if (!full.StartsWith(Root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            throw new InspectionInputException($"refused to write '{relative}': it is outside the evidence folder {Root}");
+        }
+
+        return full;
+    }
+
+    /// <summary>A file name made of the result: capture time, camera, sequence and (cleaned) part id.</summary>
+    public static string NameOf(InspectionResult result)
+    {
+        var name = new StringBuilder()
+            .Append(result.CaptureTime.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff", CultureInfo.InvariantCulture))
+            .Append('_').Append(result.CameraId).Append('_').Append(result.Sequence.ToString(CultureInfo.InvariantCulture));
+        if (result.PartId is { Length: > 0 } part)
+        {
+            name.Append('_');
+            foreach (var c in part.Take(64))
+            {
+                name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '-');
+            }
+        }
+
+        return name.ToString();
+    }
+
+    public override Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete(); // write what is queued, then stop
+        return base.StopAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!_options.Enabled)
+        {
+            return;
+        }
+
+        foreach (var part in Parts)
+        {
+            Directory.CreateDirectory(Path.Combine(Root, part));
+        }
+
+        IndexExisting();
+        await foreach (var item in _queue.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            try
+            {
+                Write(item);
+                _metrics.Evidence.WithLabels(item.Kind, "saved").Inc();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InspectionInputException)
+            {
+                _metrics.Evidence.WithLabels(item.Kind, "failed").Inc();
+                _logger.LogError("Evidence for {Camera} frame {Sequence} not saved: {Reason}", item.Result.CameraId, item.Result.Sequence, e.Message);
+            }
+        }
+    }
+
+    private void Write(EvidenceItem item)
+    {
+        var result = item.Result;
+        var name = NameOf(result);
+        WriteDataYaml();
+        var image = Inside($"images/{name}.jpg");
+        var labels = Inside($"labels/{name}.txt");
+        var meta = Inside($"meta/{name}.json");
+        File.WriteAllBytes(image, item.Jpeg);
+        File.WriteAllText(labels, Labels(result));
+        File.WriteAllBytes(meta, JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            camera = result.CameraId,
+            sequence = result.Sequence,
+            captureTime = result.CaptureTime.UtcDateTime,
+            model = new { name = result.ModelName, version = result.ModelVersion },
+            verdict = Messaging.ResultJson.VerdictText(result.Verdict),
+            reason = result.Reason,
+            partId = result.PartId,
+            kind = item.Kind,
+            detections = result.Detections.Select(d => new { classId = d.ClassId, @class = result.ClassName(d.ClassId), score = Math.Round(d.Score, 4), box = new[] { d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2 } }),
+        }));
+
+        var bytes = new FileInfo(image).Length + new FileInfo(labels).Length + new FileInfo(meta).Length;
+        _kept.Enqueue((name, bytes));
+        _bytes += bytes;
+        var quota = _options.MaxMegabytes * 1024 * 1024;
+        while (_bytes > quota && _kept.Count > 1)
+        {
+            var (oldest, size) = _kept.Dequeue();
+            File.Delete(Inside($"images/{oldest}.jpg"));
+            File.Delete(Inside($"labels/{oldest}.txt"));
+            File.Delete(Inside($"meta/{oldest}.json"));
+            _bytes -= size;
+            _metrics.Evidence.WithLabels("any", "deleted_for_quota").Inc();
+        }
+    }
+
+    /// <summary>YOLO label lines: class, centre and size as fractions of the picture.</summary>
+    private static string Labels(InspectionResult result)
+    {
+        var text = new StringBuilder();
+        foreach (var d in result.Detections)
+        {
+            var box = d.Box.ClipTo(result.Width, result.Height);
+            text.Append(CultureInfo.InvariantCulture, $"{d.ClassId} {(box.X1 + box.X2) / 2 / result.Width:0.######} {(box.Y1 + box.Y2) / 2 / result.Height:0.######} {box.Width / result.Width:0.######} {box.Height / result.Height:0.######}\n");
+        }
+
+        return text.ToString();
+    }
+
+    private void WriteDataYaml()
+    {
+        var path = Inside("data.yaml");
+        if (File.Exists(path) || _names is null)
+        {
+            return;
+        }
+
+        var yaml = new StringBuilder("# Evidence kept by the inspection worker; labels are the model's detections (pseudo-labels).\npath: .\ntrain: images\nval: images\nnames:\n");
+        for (var i = 0; i < _names.Count; i++)
+        {
+            yaml.Append(CultureInfo.InvariantCulture, $"  {i}: {_names[i]}\n");
+        }
+
+        File.WriteAllText(path, yaml.ToString());
+    }
+
+    private void IndexExisting()
+    {
+        foreach (var image in Directory.EnumerateFiles(Path.Combine(Root, "images"), "*.jpg").Order(StringComparer.Ordinal))
+        {
+            var name = Path.GetFileNameWithoutExtension(image);
+            var bytes = Parts.Zip([".jpg", ".txt", ".json"]).Select(p => Path.Combine(Root, p.First, name + p.Second)).Where(File.Exists).Sum(f => new FileInfo(f).Length);
+            _kept.Enqueue((name, bytes));
+            _bytes += bytes;
+        }
+
+        _logger.LogInformation("Evidence goes to {Root} ({Count} items, {Megabytes:0.0} MB of {Quota} MB kept).", Root, _kept.Count, _bytes / 1048576.0, _options.MaxMegabytes);
+    }
+}

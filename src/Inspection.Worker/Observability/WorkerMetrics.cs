@@ -1,0 +1,84 @@
+using Inspection.Core;
+using Prometheus;
+
+namespace Inspection.Worker.Observability;
+
+/// <summary>
+/// The worker's Prometheus metrics, in a registry of its own (what /metrics serves). Latencies are histograms
+/// in seconds; per-camera series carry a "camera" label. Counters owned by other parts (camera sources, the MQTT
+/// queue) are copied in just before each scrape.
+/// </summary>
+public sealed class WorkerMetrics
+{
+    private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.001, 2, 14); // 1 ms .. 8 s
+    private readonly List<Action> _beforeScrape = [];
+
+    public WorkerMetrics()
+    {
+        Registry = Metrics.NewCustomRegistry();
+        var factory = Metrics.WithCustomRegistry(Registry);
+        FramesRead = factory.CreateCounter("inspection_frames_read_total", "Frames read from the camera.", ["camera"]);
+        FramesDropped = factory.CreateCounter("inspection_frames_dropped_total", "Frames dropped at the camera (buffer full, no free buffer, rate cap).", ["camera"]);
+        FramesInspected = factory.CreateCounter("inspection_frames_inspected_total", "Frames that went through the detector.", ["camera"]);
+        CameraState = factory.CreateGauge("inspection_camera_state", "1 for the state the camera is in, 0 for the others.", ["camera", "state"]);
+        FrameAge = factory.CreateHistogram("inspection_frame_age_seconds", "Time from capture to the start of inference.", ["camera"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        Inference = factory.CreateHistogram("inspection_inference_seconds", "Detector time per batch (preprocessing, model, NMS).", new HistogramConfiguration { Buckets = LatencyBuckets });
+        Publish = factory.CreateHistogram("inspection_publish_seconds", "Time to hand a result to the durable MQTT queue.", new HistogramConfiguration { Buckets = LatencyBuckets });
+        CaptureToPublish = factory.CreateHistogram("inspection_capture_to_publish_seconds", "Time from capture to the result being queued for MQTT.", ["camera"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        BatchSize = factory.CreateHistogram("inspection_batch_size", "Frames per detector call.", new HistogramConfiguration { Buckets = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64] });
+        BatchCameras = factory.CreateHistogram("inspection_batch_cameras", "Different cameras per detector call.", new HistogramConfiguration { Buckets = [1, 2, 3, 4, 8, 16] });
+        Verdicts = factory.CreateCounter("inspection_verdicts_total", "Verdicts published.", ["camera", "verdict"]);
+        Defects = factory.CreateCounter("inspection_defects_total", "Detections that counted, by class.", ["camera", "class"]);
+        MqttQueueDepth = factory.CreateGauge("inspection_mqtt_queue_depth", "Messages in the durable MQTT queue, not yet acknowledged by the broker.");
+        MqttConnected = factory.CreateGauge("inspection_mqtt_connected", "1 while connected to the broker.");
+        MqttFailures = factory.CreateCounter("inspection_mqtt_failures_total", "Messages the broker refused or the full queue dropped.", ["kind"]);
+        ModelInfo = factory.CreateGauge("inspection_model_info", "The model serving, as labels; the value is 1.", ["name", "version", "provider"]);
+        Triggers = factory.CreateCounter("inspection_triggers_total", "Triggers received, by outcome.", ["camera", "outcome"]);
+        Evidence = factory.CreateCounter("inspection_evidence_total", "Evidence items, by outcome.", ["kind", "outcome"]);
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            lock (_beforeScrape)
+            {
+                _beforeScrape.ForEach(update => update());
+            }
+        });
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public Counter FramesRead { get; }
+    public Counter FramesDropped { get; }
+    public Counter FramesInspected { get; }
+    public Gauge CameraState { get; }
+    public Histogram FrameAge { get; }
+    public Histogram Inference { get; }
+    public Histogram Publish { get; }
+    public Histogram CaptureToPublish { get; }
+    public Histogram BatchSize { get; }
+    public Histogram BatchCameras { get; }
+    public Counter Verdicts { get; }
+    public Counter Defects { get; }
+    public Gauge MqttQueueDepth { get; }
+    public Gauge MqttConnected { get; }
+    public Counter MqttFailures { get; }
+    public Gauge ModelInfo { get; }
+    public Counter Triggers { get; }
+    public Counter Evidence { get; }
+
+    /// <summary>Runs <paramref name="update"/> before every scrape, to copy in counters kept elsewhere.</summary>
+    public void BeforeScrape(Action update)
+    {
+        lock (_beforeScrape)
+        {
+            _beforeScrape.Add(update);
+        }
+    }
+
+    public void SetCameraState(string camera, SourceState state)
+    {
+        foreach (var value in Enum.GetValues<SourceState>())
+        {
+            CameraState.WithLabels(camera, value.ToString().ToLowerInvariant()).Set(value == state ? 1 : 0);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using Inspection.Messaging;
+using Inspection.Worker.Configuration;
+using Inspection.Worker.Observability;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Inspection.Worker.Pipeline;
+
+/// <summary>
+/// The MQTT side: the embedded broker when no broker is configured, and the publisher with its durable queue.
+/// Started before the pipeline and stopped after it, so the last results still find their way out.
+/// </summary>
+public sealed class MessagingHost : IHostedService, IAsyncDisposable
+{
+    private readonly MqttOptions _options;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private EmbeddedBroker? _broker;
+    private int _disposed;
+
+    public MessagingHost(IOptions<InspectionOptions> options, WorkerMetrics metrics, ILoggerFactory loggers)
+    {
+        _options = options.Value.Mqtt;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger<MessagingHost>();
+        Publisher = new MqttPublisher(_options, loggers.CreateLogger<MqttPublisher>());
+        metrics.BeforeScrape(() =>
+        {
+            var counters = Publisher.Counters;
+            metrics.MqttQueueDepth.Set(counters.QueueDepth);
+            metrics.MqttConnected.Set(Publisher.IsConnected ? 1 : 0);
+            metrics.MqttFailures.WithLabels("refused").IncTo(counters.Rejected);
+            metrics.MqttFailures.WithLabels("dropped").IncTo(counters.Dropped);
+        });
+    }
+
+    public MqttPublisher Publisher { get; }
+
+    /// <summary>Where people can watch the results: a mosquitto_sub command line.</summary>
+    public string WatchCommand => _options.UsesEmbeddedBroker
+        ? $"mosquitto_sub -h 127.0.0.1 -p {_options.EmbeddedBrokerPort} -t '{Publisher.Topics.LineRoot.Split('/')[0]}/#' -v"
+        : $"mosquitto_sub -h {_options.Host} -p {_options.Port} -t '{Publisher.Topics.LineRoot}/#' -v";
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_options.UsesEmbeddedBroker)
+        {
+            _broker = await EmbeddedBroker.StartAsync(_options.EmbeddedBrokerPort, _loggers.CreateLogger<EmbeddedBroker>()).ConfigureAwait(false);
+        }
+
+        Publisher.Start();
+    }
+
+    /// <summary>Waits (within the shutdown's time) for the queue to reach the broker; what does not stays on disk for the next start.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        var deadline = TimeSpan.FromSeconds(5);
+        if (!await Publisher.FlushAsync(deadline).ConfigureAwait(false))
+        {
+            _logger.LogWarning("{Count} MQTT messages were not acknowledged before shutdown; they stay in {Queue} and go out at the next start.", Publisher.Counters.QueueDepth, _options.Queue.Directory);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return; // registered both as a service and as a hosted service: disposed twice
+        }
+
+        await Publisher.DisposeAsync().ConfigureAwait(false);
+        if (_broker is not null)
+        {
+            await _broker.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using Inspection.Worker;
+
+return await WorkerApp.RunAsync(args);

@@ -1,0 +1,171 @@
+using Inspection.Core;
+using Inspection.Vision;
+using Inspection.Worker.Configuration;
+using Inspection.Worker.Evidence;
+using Inspection.Worker.Observability;
+using Inspection.Worker.Pipeline;
+using Inspection.Worker.Rules;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Prometheus;
+
+namespace Inspection.Worker;
+
+/// <summary>
+/// Builds and runs the worker: configuration (appsettings.json, an optional --config file, environment
+/// variables, the command line), checked as a whole before anything starts; then the MQTT side, the model,
+/// the evidence store and the pipeline as hosted services, and /metrics and /health over HTTP.
+/// </summary>
+public static class WorkerApp
+{
+    public const int ConfigurationError = 2;
+    public const int StartFailure = 1;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        WebApplication app;
+        try
+        {
+            var built = Build(args);
+            if (built.Problems.Count > 0)
+            {
+                Console.Error.WriteLine($"inspection-worker: the configuration has {built.Problems.Count} problem(s); nothing was started:");
+                foreach (var problem in built.Problems)
+                {
+                    Console.Error.WriteLine($"  - {problem}");
+                }
+
+                return ConfigurationError;
+            }
+
+            app = built.App!;
+        }
+        catch (InspectionInputException e)
+        {
+            Console.Error.WriteLine($"inspection-worker: {e.Message}");
+            return ConfigurationError;
+        }
+
+        try
+        {
+            await app.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception e) when (Explain(e) is { } reason)
+        {
+            Console.Error.WriteLine($"inspection-worker: cannot start: {reason}");
+            return StartFailure;
+        }
+        finally
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The application, or the configuration's problems (all of them) when it has any.</summary>
+    public static (WebApplication? App, List<string> Problems) Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        var extra = builder.Configuration["config"] ?? Environment.GetEnvironmentVariable("INSPECTION_CONFIG");
+        if (extra is { Length: > 0 })
+        {
+            var path = Path.GetFullPath(extra, Environment.CurrentDirectory);
+            if (!File.Exists(path))
+            {
+                throw new InspectionInputException($"the configuration file '{extra}' does not exist.");
+            }
+
+            builder.Configuration.AddJsonFile(path, optional: false, reloadOnChange: true);
+            builder.Configuration.AddEnvironmentVariables(); // environment and command line still win over the file
+            builder.Configuration.AddCommandLine(args);
+        }
+
+        var (options, problems) = WorkerConfiguration.Read(builder.Configuration);
+        if (problems.Count > 0)
+        {
+            return (null, problems);
+        }
+
+        if (options.Cameras.Count == 0)
+        {
+            options.Cameras.Add(DemoCamera());
+        }
+
+        builder.Logging.ClearProviders().AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.WebHost.UseUrls(options.Http.Url);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
+        builder.Services.AddSingleton(Options.Create(options));
+        builder.Services.AddSingleton<WorkerMetrics>();
+        builder.Services.AddSingleton<RuleBook>();
+
+        // Started in this order, stopped in reverse: MQTT first up and last down, the pipeline last up and first down.
+        AddHosted<MessagingHost>(builder.Services);
+        AddHosted<EvidenceStore>(builder.Services);
+        AddHosted<ModelHost>(builder.Services);
+        AddHosted<InspectionPipeline>(builder.Services);
+        builder.Services.AddHostedService<StartupBanner>();
+        builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
+
+        var app = builder.Build();
+        app.MapMetrics("/metrics", app.Services.GetRequiredService<WorkerMetrics>().Registry);
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = ReadinessCheck.WriteAsync });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = ReadinessCheck.WriteAsync });
+        return (app, []);
+    }
+
+    private static void AddHosted<T>(IServiceCollection services)
+        where T : class, IHostedService
+    {
+        services.AddSingleton<T>();
+        services.AddHostedService(provider => provider.GetRequiredService<T>());
+    }
+
+    private static WorkerCameraOptions DemoCamera() => new()
+    {
+        Id = "demo",
+        Uri = BundledFiles.Find(BundledFiles.DemoPictures) ?? throw new InspectionInputException($"no camera is configured (Inspection:Cameras) and the bundled demo pictures {BundledFiles.DemoPictures} are not beside the worker."),
+        Kind = SourceKind.Folder,
+        Loop = true,
+        FolderFps = 2,
+    };
+
+    /// <summary>A start-up failure a user can fix, in one line; null for anything else (which then shows its stack).</summary>
+    private static string? Explain(Exception e) => e switch
+    {
+        InspectionInputException input => input.Message,
+        IOException io when io.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase) =>
+            $"{io.Message}; another process listens there: set Inspection:Http:Url to a free address",
+        AggregateException { InnerExceptions.Count: 1 } aggregate => Explain(aggregate.InnerException!),
+        _ when e.InnerException is not null => Explain(e.InnerException),
+        _ => null,
+    };
+
+    /// <summary>Says, once everything runs, where to look.</summary>
+    private sealed class StartupBanner(IHostApplicationLifetime lifetime, IOptions<InspectionOptions> options, MessagingHost messaging, ModelHost model, ILogger<StartupBanner> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            lifetime.ApplicationStarted.Register(() =>
+            {
+                var url = options.Value.Http.Url.TrimEnd('/');
+                logger.LogInformation(
+                    "Inspecting {Cameras} with {Model} {Version}. Results: {Watch}  Metrics: {Url}/metrics  Health: {Url}/health/ready",
+                    string.Join(", ", options.Value.Cameras.Select(c => $"{c.Id} ({c.Mode.ToString().ToLowerInvariant()})")),
+                    model.Detector.Model.Name, model.Detector.Model.Version, messaging.WatchCommand, url, url);
+            });
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
