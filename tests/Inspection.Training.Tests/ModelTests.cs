@@ -38,9 +38,9 @@ public sealed class ModelTests
     {
         using var model = new DetectionModel(ModelScale.N, ["crack", "dent"]);
         var state = model.state_dict();
-        var bn = (TorchSharp.Modules.BatchNorm2d)model.named_modules().Single(m => m.name == "model.0.bn").module;
-        Assert.Equal(Conv.BatchNormEps, bn.eps, 9);
-        Assert.Equal(Conv.BatchNormMomentum, bn.momentum!.Value, 9);
+        var bn = (BatchNorm2d)model.named_modules().Single(m => m.name == "model.0.bn").module;
+        Assert.Equal(Conv.BatchNormEps, bn.Eps, 9);
+        Assert.Equal(Conv.BatchNormMomentum, bn.Momentum, 9);
         Assert.All(state["model.22.cv2.1.2.bias"].data<float>().ToArray(), b => Assert.Equal(1f, b));
         var expected = (float)Math.Log(5.0 / 2 / Math.Pow(640 / 16.0, 2)); // level 1, stride 16
         Assert.All(state["model.22.cv3.1.2.bias"].data<float>().ToArray(), b => Assert.Equal(expected, b, 5));

@@ -40,6 +40,18 @@ public sealed class ScalarLifetimeTests
             }
         }
 
+        // Modules are called through Module<T, TResult>.forward, so look at the TorchSharp modules our code names.
+        foreach (var module in training.GetTypeReferences().Where(t => t.Scope.Name == "TorchSharp").Select(t => t.Resolve()).Where(t => t is not null && IsModule(t)))
+        {
+            for (var type = module; type is not null && type.Namespace != "TorchSharp"; type = type.BaseType?.Resolve())
+            {
+                if (type.Methods.Any(m => m.Name == "forward" && risky.Contains(m.FullName)))
+                {
+                    offences.Add($"the TorchSharp module {module!.Name} is used, and the forward of {type.Name} makes short-lived scalars");
+                }
+            }
+        }
+
         Assert.True(offences.Count == 0, "Short-lived TorchSharp scalars:\n" + string.Join("\n", offences.Distinct()));
     }
 
@@ -72,6 +84,9 @@ public sealed class ScalarLifetimeTests
         call.ReturnType.FullName == "TorchSharp.Scalar" && (call.Name == "op_Implicit" || call.Name == "ToScalar");
 
     private static bool IsScalarDispose(MethodReference call) => call.DeclaringType.FullName == "TorchSharp.Scalar" && call.Name == "Dispose";
+
+    private static bool IsModule(TypeDefinition type) =>
+        type.FullName.StartsWith("TorchSharp.torch/nn/Module", StringComparison.Ordinal) || (type.BaseType?.Resolve() is { } parent && IsModule(parent));
 
     private static IEnumerable<TypeDefinition> AllTypes(TypeDefinition type) => type.NestedTypes.SelectMany(AllTypes).Prepend(type);
 }

@@ -189,11 +189,11 @@ public static class OnnxExporter
             return Conv2d(last, h, last.weight!, last.bias!);
         }
 
-        private static (Tensor Weight, Tensor Bias) FoldBatchNorm(Conv2d conv, BatchNorm2d bn)
+        private static (Tensor Weight, Tensor Bias) FoldBatchNorm(Conv2d conv, Nn.Modules.BatchNorm2d bn)
         {
-            var scale = bn.weight! / bn.running_var!.Plus(bn.eps).sqrt();
+            var scale = bn.Weight / bn.RunningVar.Plus(bn.Eps).sqrt();
             var weight = conv.weight! * scale.view(-1, 1, 1, 1);
-            var bias = bn.bias! - (bn.running_mean! * scale);
+            var bias = bn.Bias - (bn.RunningMean * scale);
             return (weight, bias);
         }
 

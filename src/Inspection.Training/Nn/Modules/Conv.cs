@@ -18,7 +18,7 @@ public sealed class Conv : nn.Module<Tensor, Tensor>
         : base(nameof(Conv))
     {
         _conv = nn.Conv2d(inChannels, outChannels, kernel, stride, padding: kernel / 2, groups: groups, bias: false);
-        _bn = nn.BatchNorm2d(outChannels, eps: BatchNormEps, momentum: BatchNormMomentum);
+        _bn = new BatchNorm2d(outChannels, BatchNormEps, BatchNormMomentum);
         register_module("conv", _conv);
         register_module("bn", _bn);
     }
