@@ -11,6 +11,7 @@ runtime_packages=(
 test_packages=(
   mosquitto mosquitto-clients openssl   # a real MQTT broker, mosquitto_sub, certificates for TLS tests
   procps                                # kill, to stop test servers politely (not essential on minimal images)
+  prometheus                            # promtool check metrics, and a real Prometheus server scraping the worker
   # A real RTSP server for the camera tests: GStreamer's gst-rtsp-server, driven from Debian's python3
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad

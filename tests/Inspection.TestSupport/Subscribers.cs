@@ -3,12 +3,12 @@ using System.Text;
 using MQTTnet;
 using MQTTnet.Protocol;
 
-namespace Inspection.Messaging.Tests;
+namespace Inspection.TestSupport;
 
-public sealed record Received(string Topic, string Payload, bool Retain, IReadOnlyDictionary<string, string> Properties, uint ExpirySeconds = 0);
+public sealed record Received(string Topic, string Payload, bool Retain, IReadOnlyDictionary<string, string> Properties, uint ExpirySeconds = 0, byte[]? CorrelationData = null);
 
 /// <summary>An MQTTnet subscriber with a persistent session that reconnects by itself, as a SCADA client would.</summary>
-internal sealed class MqttSubscriber : IAsyncDisposable
+public sealed class MqttSubscriber : IAsyncDisposable
 {
     private readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     private readonly MqttClientOptions _options;
@@ -26,7 +26,7 @@ internal sealed class MqttSubscriber : IAsyncDisposable
             var properties = (m.UserProperties ?? []).ToDictionary(p => p.Name, p => Encoding.UTF8.GetString(p.ValueBuffer.Span));
             lock (Messages)
             {
-                Messages.Add(new Received(m.Topic, Encoding.UTF8.GetString(m.Payload), m.Retain, properties, m.MessageExpiryInterval));
+                Messages.Add(new Received(m.Topic, Encoding.UTF8.GetString(m.Payload), m.Retain, properties, m.MessageExpiryInterval, m.CorrelationData));
             }
 
             return Task.CompletedTask;
@@ -69,6 +69,23 @@ internal sealed class MqttSubscriber : IAsyncDisposable
         }
     }
 
+    /// <summary>Publishes with QoS 1, as a PLC would, optionally with MQTT 5 correlation data and a response topic.</summary>
+    public Task PublishAsync(string topic, string payload, byte[]? correlationData = null, string? responseTopic = null)
+    {
+        var message = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
+        if (correlationData is not null)
+        {
+            message.WithCorrelationData(correlationData);
+        }
+
+        if (responseTopic is not null)
+        {
+            message.WithResponseTopic(responseTopic);
+        }
+
+        return _client.PublishAsync(message.Build());
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
@@ -88,7 +105,7 @@ internal sealed class MqttSubscriber : IAsyncDisposable
 }
 
 /// <summary>mosquitto_sub with a persistent session (-c), printing "topic payload" per message.</summary>
-internal sealed class MosquittoSub : IDisposable
+public sealed class MosquittoSub : IDisposable
 {
     private readonly Process _process;
 
