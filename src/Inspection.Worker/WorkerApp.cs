@@ -54,7 +54,16 @@ public static class WorkerApp
 
         try
         {
-            await app.RunAsync().ConfigureAwait(false);
+            try
+            {
+                await app.StartAsync().ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // SIGTERM while starting: what did start is stopped in order below, as in any shutdown.
+            }
+
+            await app.WaitForShutdownAsync().ConfigureAwait(false);
             return 0;
         }
         catch (Exception e) when (Explain(e) is { } reason)

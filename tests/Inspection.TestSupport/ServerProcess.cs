@@ -94,6 +94,20 @@ public sealed class ServerProcess : IDisposable
         return server;
     }
 
+    /// <summary>A Prometheus server scraping <paramref name="target"/> (host:port) every second, with its API on 127.0.0.1:PORT.</summary>
+    public static ServerProcess Prometheus(string folder, string target)
+    {
+        var configuration = Path.Combine(folder, "prometheus.yml");
+        File.WriteAllText(configuration, $"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: inspection\n    static_configs:\n      - targets: ['{target}']\n");
+        var server = new ServerProcess("prometheus", port =>
+        [
+            $"--config.file={configuration}", $"--storage.tsdb.path={Path.Combine(folder, "prometheus-data")}",
+            $"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+        ], null);
+        server.Start();
+        return server;
+    }
+
     /// <summary>Stops the server politely (SIGTERM), as an operator restarting it would; it saves its state.</summary>
     public void Stop()
     {

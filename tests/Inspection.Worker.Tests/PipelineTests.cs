@@ -53,7 +53,7 @@ public sealed partial class PipelineTests
         var metrics = await worker.GetAsync("/metrics");
         Assert.True(Metric(metrics, "inspection_batch_cameras_bucket{le=\"1\"}") < Metric(metrics, "inspection_batch_cameras_count"), "no batch mixed cameras");
 
-        Assert.Equal(0, worker.Terminate(TimeSpan.FromSeconds(30)));
+        StopCleanly(worker);
         var owed = worker.Lines.Select(l => SummaryLine().Match(l)).Where(m => m.Success).ToDictionary(m => m.Groups[1].Value, m => (Taken: long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), Published: long.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture)));
         Assert.Equal(["file", "mjpeg", "rtsp"], owed.Keys.Order());
         foreach (var (camera, (taken, published)) in owed)
@@ -70,6 +70,13 @@ public sealed partial class PipelineTests
 
         var file = PublishedResult.Of(subscriber).Where(r => r.Camera == "file").Select(r => r.Sequence).ToList();
         Assert.Equal(Enumerable.Range(1, file.Count).Select(i => (long)i), file); // deliver-all: every frame, in order
+    }
+
+    /// <summary>SIGTERM, and the worker must exit with 0; its output tells why when it does not.</summary>
+    internal static void StopCleanly(WorkerProcess worker)
+    {
+        var exit = worker.Terminate(TimeSpan.FromSeconds(30));
+        Assert.True(exit == 0, $"the worker exited with {exit}:\n{string.Join("\n", worker.Lines.TakeLast(40))}");
     }
 
     internal static async Task Until(Func<bool> condition, string what, WorkerProcess worker, int seconds = 60)

@@ -55,7 +55,7 @@ public sealed class TriggeredTests
 
         var metrics = await worker.GetAsync("/metrics");
         Assert.Equal(100, PipelineTests.Metric(metrics, "inspection_triggers_total{camera=\"station\",outcome=\"answered\"}"));
-        Assert.Equal(0, worker.Terminate(TimeSpan.FromSeconds(30)));
+        PipelineTests.StopCleanly(worker);
     }
 
     [Fact]
@@ -79,6 +79,6 @@ public sealed class TriggeredTests
         var verdict = PublishedResult.Of(plc).Single(r => r.PartId == "P-9");
         Assert.Equal("UNKNOWN", verdict.Verdict);
         Assert.StartsWith("camera down", verdict.Reason);
-        Assert.Equal(0, worker.Terminate(TimeSpan.FromSeconds(30)));
+        PipelineTests.StopCleanly(worker);
     }
 }
