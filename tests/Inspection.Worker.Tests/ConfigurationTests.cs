@@ -62,5 +62,15 @@ public sealed class ConfigurationTests
         Assert.DoesNotContain("   at ", output);
     }
 
+    [Fact]
+    public void The_annotated_example_configuration_is_valid_but_for_the_files_of_a_real_plant()
+    {
+        var example = Path.Combine(SharedData.RepositoryRoot, "deploy", "worker", "appsettings.example.json");
+        var (options, problems) = WorkerConfiguration.Read(new ConfigurationBuilder().AddJsonFile(example).Build());
+        Assert.Equal(["Inspection:Mqtt:PasswordFile", "Inspection:Mqtt:CaFile"], problems.Select(p => p[..p.IndexOf(": ", StringComparison.Ordinal)]));
+        Assert.Equal(["press-1", "station-2"], options.Cameras.Select(c => c.Id));
+        Assert.Equal(InspectionMode.Triggered, options.Cameras[1].Mode);
+    }
+
     private static IConfiguration Configuration(Dictionary<string, string?> values) => new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 }
