@@ -9,7 +9,7 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
         ? custom
         : Path.GetFullPath(Path.Combine(RepositoryRoot(), "..", "shared"));
 
-    private static string RepositoryRoot()
+    public static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -39,5 +39,30 @@ internal static class Measure
         return $"{cpu ?? "unknown CPU"}, {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}";
     }
 
+    /// <summary>The first <paramref name="frames"/> frames of <paramref name="source"/> as H.264 (made once, kept in /tmp).</summary>
+    public static string Clip(string source, string path, int frames, params string[] filters)
+    {
+        if (File.Exists(path))
+        {
+            return path;
+        }
+
+        Progress($"encoding {Path.GetFileName(path)} with ffmpeg");
+        var start = new ProcessStartInfo("ffmpeg") { UseShellExecute = false };
+        foreach (var arg in (string[])["-hide_banner", "-loglevel", "error", "-y", "-i", source, "-frames:v", frames.ToString(System.Globalization.CultureInfo.InvariantCulture), .. filters, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-an", path])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new Core.InspectionInputException("ffmpeg could not encode the benchmark video; is ffmpeg installed (tools/install-deps.sh)?");
+        }
+
+        return path;
+    }
+
     public static void Progress(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
 }

@@ -4,6 +4,7 @@ using Inspection.Bench;
 //        inspection-bench sources [--video V] [--streams 1,2,4] [--rounds 3]
 //        inspection-bench mqtt [--messages 20000] [--rounds 3]
 //        inspection-bench training [--data D] [--imgsz 320] [--batch 16] [--epochs 2] [--rounds 3]
+//        inspection-bench worker [--streams 1,3] [--frames 200] [--batch 8] [--rounds 3] [--live-seconds 20]
 var command = args.FirstOrDefault() ?? "detector";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
 switch (command)
@@ -20,7 +21,10 @@ switch (command)
     case "training":
         await TrainingBenchmark.RunAsync(options);
         return 0;
+    case "worker":
+        await WorkerBenchmark.RunAsync(options);
+        return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker.");
         return 2;
 }

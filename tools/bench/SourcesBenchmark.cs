@@ -153,28 +153,6 @@ internal static class SourcesBenchmark
         return count;
     }
 
-    private static string Prepare720p(string source)
-    {
-        var path = Path.Combine(Path.GetTempPath(), "inspection-bench-720p.mp4");
-        if (File.Exists(path))
-        {
-            return path;
-        }
-
-        Measure.Progress("encoding a 720p H.264 test video with ffmpeg");
-        var start = new ProcessStartInfo("ffmpeg") { UseShellExecute = false };
-        foreach (var arg in new[] { "-hide_banner", "-loglevel", "error", "-y", "-i", source, "-frames:v", "400", "-vf", "scale=1280:720", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-an", path })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InspectionInputException("ffmpeg could not encode the benchmark video; is ffmpeg installed (tools/install-deps.sh)?");
-        }
-
-        return path;
-    }
+    private static string Prepare720p(string source) =>
+        Measure.Clip(source, Path.Combine(Path.GetTempPath(), "inspection-bench-720p.mp4"), frames: 400, "-vf", "scale=1280:720");
 }

@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Inspection.Core;
+using Inspection.Inference;
+using Inspection.Vision;
+using Inspection.Worker;
+using Inspection.Worker.Pipeline;
+using Microsoft.Extensions.DependencyInjection;
+using MQTTnet;
+using OpenCvSharp;
+
+namespace Inspection.Bench;
+
+/// <summary>
+/// The worker end to end (decode, batch, detect, rules, JSON, durable queue, embedded broker) on N file
+/// sources delivering every frame, against the engine alone on the same frames (already decoded) at the same
+/// batch size, in the same run; and the capture-to-subscriber latency of the same worker at the video's own
+/// (live) rate, measured by an MQTT subscriber.
+/// </summary>
+internal static class WorkerBenchmark
+{
+    public static async Task RunAsync(BenchOptions options)
+    {
+        var rounds = options.GetInt("rounds", 3);
+        var frames = options.GetInt("frames", 200);
+        var streams = options.Get("streams", "1,3").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        var batch = options.GetInt("batch", 8);
+        var model = options.Get("model", Path.Combine(BenchOptions.RepositoryRoot(), "models/workpiece-crack/workpiece-crack-yolov8n-320.onnx"));
+        var clip = Clip(Path.Combine(BenchOptions.Shared, "media/traffic_cKuhn517_MIT.mp4"), frames);
+        var images = Decode(clip);
+        Measure.Progress($"{Path.GetFileName(clip)}: {images.Count} frames of {images[0].Width}x{images[0].Height}; model {Path.GetFileName(model)}, batch {batch}; {rounds} rounds");
+
+        var ratios = streams.ToDictionary(s => s, _ => new List<double>());
+        var worker = streams.ToDictionary(s => s, _ => new List<double>());
+        var engine = streams.ToDictionary(s => s, _ => new List<double>());
+        for (var round = 1; round <= rounds; round++)
+        {
+            foreach (var n in streams)
+            {
+                var engineFps = await EngineAloneAsync(model, images, n, batch);
+                var workerFps = await WorkerThroughputAsync(model, clip, n, images.Count, batch);
+                engine[n].Add(engineFps);
+                worker[n].Add(workerFps);
+                ratios[n].Add(workerFps / engineFps);
+                Measure.Progress($"round {round}/{rounds}, {n} source(s): engine alone {engineFps:0} images/s, worker end to end {workerFps:0} (ratio {workerFps / engineFps:0.00})");
+            }
+        }
+
+        Console.WriteLine($"Machine: {Measure.Machine()}.");
+        Console.WriteLine("| file sources | engine alone (images/s) | worker, decode to publish (images/s) | worker / engine (median of rounds) |");
+        Console.WriteLine("|---|---|---|---|");
+        foreach (var n in streams)
+        {
+            Console.WriteLine($"| {n} | {Measure.Median(engine[n]):0} | {Measure.Median(worker[n]):0} | {Measure.Median(ratios[n]):0.00} |");
+        }
+
+        var live = streams.Max();
+        var (p50, p99, count, publishP50, publishP99) = await LiveLatencyAsync(model, clip, live, options.GetInt("live-seconds", 20));
+        Console.WriteLine($"Live rate ({live} sources at the video's own pace, {count} results): capture to subscriber p50 {p50:0.0} ms, p99 {p99:0.0} ms; capture to publish p50 {publishP50:0.0} ms, p99 {publishP99:0.0} ms.");
+    }
+
+    /// <summary>The engine on already decoded frames, the way the worker calls it: batches of <paramref name="batch"/>.</summary>
+    private static async Task<double> EngineAloneAsync(string model, List<Mat> images, int sources, int batch)
+    {
+        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = model, Providers = [ExecutionProvider.Cpu] });
+        var views = Enumerable.Range(0, sources).SelectMany(_ => images).Select(MatImage.View).ToArray();
+        var results = Enumerable.Range(0, batch).Select(_ => new List<Detection>()).ToArray();
+        var thresholds = new DetectionThresholds(0.15f, 0.45f, 300);
+        detector.Detect(views.AsSpan(0, batch), results, thresholds); // warm-up
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < views.Length; i += batch)
+        {
+            var count = Math.Min(batch, views.Length - i);
+            detector.Detect(views.AsSpan(i, count), results.AsSpan(0, count), thresholds);
+        }
+
+        return views.Length / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async Task<double> WorkerThroughputAsync(string model, string clip, int sources, int frames, int batch)
+    {
+        using var folder = new TemporaryFolder();
+        var args = Arguments(model, clip, sources, batch, folder.Path, realtime: false);
+        var (app, problems) = WorkerApp.Build(args);
+        if (app is null)
+        {
+            throw new InvalidOperationException(string.Join("; ", problems));
+        }
+
+        await using (app)
+        {
+            await app.StartAsync();
+            var pipeline = app.Services.GetRequiredService<InspectionPipeline>();
+            var clock = Stopwatch.StartNew();
+            while (pipeline.Feeds.Sum(f => pipeline.Published(f.Id)) < (long)sources * frames)
+            {
+                await Task.Delay(2);
+            }
+
+            var fps = sources * frames / clock.Elapsed.TotalSeconds;
+            await app.StopAsync();
+            return fps;
+        }
+    }
+
+    private static async Task<(double P50, double P99, int Count, double PublishP50, double PublishP99)> LiveLatencyAsync(string model, string clip, int sources, int seconds)
+    {
+        using var folder = new TemporaryFolder();
+        var brokerPort = FreePort();
+        var args = Arguments(model, clip, sources, 8, folder.Path, realtime: true, brokerPort);
+        var (app, problems) = WorkerApp.Build(args);
+        if (app is null)
+        {
+            throw new InvalidOperationException(string.Join("; ", problems));
+        }
+
+        var toSubscriber = new List<double>();
+        var toPublish = new List<double>();
+        await using (app)
+        {
+            await app.StartAsync();
+            using var client = new MqttClientFactory().CreateMqttClient();
+            client.ApplicationMessageReceivedAsync += e =>
+            {
+                var received = DateTimeOffset.UtcNow;
+                using var json = JsonDocument.Parse(e.ApplicationMessage.Payload);
+                var capture = json.RootElement.GetProperty("captureTime").GetDateTimeOffset();
+                var publish = json.RootElement.GetProperty("publishTime").GetDateTimeOffset();
+                lock (toSubscriber)
+                {
+                    toSubscriber.Add((received - capture).TotalMilliseconds);
+                    toPublish.Add((publish - capture).TotalMilliseconds);
+                }
+
+                return Task.CompletedTask;
+            };
+            await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", brokerPort).WithClientId("bench").Build());
+            await client.SubscribeAsync("inspection/+/+/+/result");
+            Measure.Progress($"live: {sources} sources at the video's pace for {seconds} s");
+            await Task.Delay(TimeSpan.FromSeconds(seconds));
+            await app.StopAsync();
+        }
+
+        lock (toSubscriber)
+        {
+            var skip = toSubscriber.Count / 10; // the first second or so: camera start-up
+            return (Percentile(toSubscriber.Skip(skip), 0.5), Percentile(toSubscriber.Skip(skip), 0.99), toSubscriber.Count, Percentile(toPublish.Skip(skip), 0.5), Percentile(toPublish.Skip(skip), 0.99));
+        }
+    }
+
+    private static string[] Arguments(string model, string clip, int sources, int batch, string folder, bool realtime, int? brokerPort = null)
+    {
+        var args = new List<string>
+        {
+            $"--Inspection:Model:ModelPath={model}",
+            $"--Inspection:Model:Providers:0=Cpu",
+            $"--Inspection:Batching:MaxBatchSize={batch}",
+            $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort ?? FreePort()}",
+            $"--Inspection:Mqtt:Queue:Directory={Path.Combine(folder, "queue")}",
+            $"--Inspection:Evidence:Enabled=false",
+            $"--Inspection:Http:Url=http://127.0.0.1:{FreePort()}",
+            "--Logging:LogLevel:Default=Warning",
+        };
+        for (var i = 0; i < sources; i++)
+        {
+            args.Add($"--Inspection:Cameras:{i}:Id=file{i}");
+            args.Add($"--Inspection:Cameras:{i}:Uri={clip}");
+            args.Add($"--Inspection:Cameras:{i}:Policy={(realtime ? BufferPolicy.DropOldest : BufferPolicy.DeliverAll)}");
+            args.Add($"--Inspection:Cameras:{i}:Realtime={realtime}");
+            args.Add($"--Inspection:Cameras:{i}:Loop={realtime}");
+            args.Add($"--Inspection:Cameras:{i}:Integrity:Enabled=false");
+        }
+
+        return [.. args];
+    }
+
+    private static List<Mat> Decode(string clip)
+    {
+        using var capture = new VideoCapture(clip);
+        var images = new List<Mat>();
+        while (true)
+        {
+            var frame = new Mat();
+            if (!capture.Read(frame) || frame.Empty())
+            {
+                frame.Dispose();
+                return images;
+            }
+
+            images.Add(frame);
+        }
+    }
+
+    /// <summary>The first frames of the traffic video as a short H.264 clip.</summary>
+    private static string Clip(string source, int frames) =>
+        Measure.Clip(source, Path.Combine(Path.GetTempPath(), $"inspection-bench-clip-{frames}.mp4"), frames);
+
+    private static double Percentile(IEnumerable<double> values, double p)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(p * sorted.Length))];
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private sealed class TemporaryFolder : IDisposable
+    {
+        public string Path { get; } = Directory.CreateDirectory(System.IO.Path.Combine(System.IO.Path.GetTempPath(), "inspection-bench-" + Guid.NewGuid().ToString("N"))).FullName;
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+}
