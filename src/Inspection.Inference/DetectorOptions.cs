@@ -18,7 +18,7 @@ public enum NmsPlacement
     Managed,
 }
 
-public sealed class DetectorOptions
+public class DetectorOptions
 {
     /// <summary>Path of the ONNX model.</summary>
     public string ModelPath { get; set; } = string.Empty;

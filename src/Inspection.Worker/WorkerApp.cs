@@ -122,6 +122,7 @@ public static class WorkerApp
         AddHosted<EvidenceStore>(builder.Services);
         AddHosted<ModelHost>(builder.Services);
         AddHosted<InspectionPipeline>(builder.Services);
+        AddHosted<ModelControl>(builder.Services);
         builder.Services.AddHostedService<StartupBanner>();
         builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
 
@@ -170,7 +171,7 @@ public static class WorkerApp
                 logger.LogInformation(
                     "Inspecting {Cameras} with {Model} {Version}. Results: {Watch}  Metrics: {Url}/metrics  Health: {Url}/health/ready",
                     string.Join(", ", options.Value.Cameras.Select(c => $"{c.Id} ({c.Mode.ToString().ToLowerInvariant()})")),
-                    model.Detector.Model.Name, model.Detector.Model.Version, messaging.WatchCommand, url, url);
+                    model.Serving.Name, model.Serving.Version, messaging.WatchCommand, url, url);
             });
             return Task.CompletedTask;
         }

@@ -16,8 +16,8 @@ public sealed class InspectionOptions
     /// <summary>The cameras; when none is configured the worker plays the bundled demo pictures as one.</summary>
     public List<WorkerCameraOptions> Cameras { get; set; } = [];
 
-    /// <summary>The model and where it runs; an empty path takes the bundled demo model.</summary>
-    public DetectorOptions Model { get; set; } = new();
+    /// <summary>The model and where it runs: a registry's current version, a file, or (neither) the bundled demo model.</summary>
+    public ModelOptions Model { get; set; } = new();
 
     public BatchingOptions Batching { get; set; } = new();
 
@@ -33,6 +33,44 @@ public sealed class InspectionOptions
     /// <summary>On SIGTERM: stop the cameras, finish the batches in flight and flush MQTT within this time.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(15);
+}
+
+/// <summary>The detector's settings, and where the model comes from.</summary>
+public sealed class ModelOptions : DetectorOptions
+{
+    /// <summary>A model registry folder; with <see cref="Name"/>, the worker serves that model's current version and follows it.</summary>
+    public string? Registry { get; set; }
+
+    /// <summary>The model's name in the registry.</summary>
+    [RegularExpression("^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$", ErrorMessage = "Model names are 1-64 letters, digits, '-', '_' or '.'.")]
+    public string? Name { get; set; }
+
+    /// <summary>How often the registry's current-version pointer is read.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan RegistryPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often the serving model's golden set is run and the outcome published; 0 switches it off.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>A candidate beside the serving model on a sample of live frames.</summary>
+    public ShadowOptions Shadow { get; set; } = new();
+}
+
+/// <summary>Shadow mode: how many batches the candidate sees, and the agreement promotion requires.</summary>
+public sealed class ShadowOptions
+{
+    /// <summary>The share of batches the candidate also inspects.</summary>
+    [Range(0.0, 1.0)]
+    public double SampleRate { get; set; } = 0.2;
+
+    /// <summary>Promotion by command requires this verdict agreement in shadow mode first (0: no shadow run needed).</summary>
+    [Range(0.0, 1.0)]
+    public double MinAgreement { get; set; }
+
+    /// <summary>Frames the candidate must have seen before its agreement counts.</summary>
+    [Range(1, 1_000_000)]
+    public int MinFrames { get; set; } = 50;
 }
 
 /// <summary>When a camera is inspected.</summary>

@@ -67,6 +67,24 @@ public sealed class InspectionOptionsValidator : IValidateOptions<InspectionOpti
             problems.Add($"{InspectionOptions.Section}:Model:ModelPath: '{options.Model.ModelPath}' does not exist; give an ONNX model exported by 'inspection export' or Ultralytics.");
         }
 
+        if (options.Model.Registry is { Length: > 0 } registry)
+        {
+            if (options.Model.Name is not { Length: > 0 })
+            {
+                problems.Add($"{InspectionOptions.Section}:Model:Name: a registry needs the name of the model to serve.");
+            }
+
+            if (!Directory.Exists(registry))
+            {
+                problems.Add($"{InspectionOptions.Section}:Model:Registry: '{registry}' does not exist; create it with 'inspection models register'.");
+            }
+
+            if (options.Model.ModelPath.Length > 0)
+            {
+                problems.Add($"{InspectionOptions.Section}:Model:ModelPath: give a model file or a registry, not both.");
+            }
+        }
+
         Exists(options.Mqtt.PasswordFile, "Mqtt:PasswordFile", problems);
         Exists(options.Mqtt.CaFile, "Mqtt:CaFile", problems);
         Exists(options.Mqtt.ClientCertificateFile, "Mqtt:ClientCertificateFile", problems);

@@ -35,6 +35,12 @@ public sealed class WorkerMetrics
         ModelInfo = factory.CreateGauge("inspection_model_info", "The model serving, as labels; the value is 1.", ["name", "version", "provider"]);
         Triggers = factory.CreateCounter("inspection_triggers_total", "Triggers received, by outcome.", ["camera", "outcome"]);
         Evidence = factory.CreateCounter("inspection_evidence_total", "Evidence items, by outcome.", ["kind", "outcome"]);
+        ModelSwaps = factory.CreateCounter("inspection_model_swaps_total", "Model changes by outcome: swapped, rolled_back, refused.", ["outcome"]);
+        Heartbeats = factory.CreateCounter("inspection_heartbeats_total", "Golden-set heartbeats by outcome.", ["outcome"]);
+        HeartbeatOk = factory.CreateGauge("inspection_heartbeat_ok", "1 when the last golden-set heartbeat passed, 0 when it failed.");
+        ShadowFrames = factory.CreateCounter("inspection_shadow_frames_total", "Frames the shadow candidate inspected.", ["candidate"]);
+        ShadowVerdictAgreement = factory.CreateGauge("inspection_shadow_verdict_agreement", "Share of shadow frames where the candidate's verdict equals the serving model's.", ["candidate"]);
+        ShadowDetectionAgreement = factory.CreateGauge("inspection_shadow_detection_agreement", "Matched detections (same class, IoU >= 0.5) over all detections of either model, on shadow frames.", ["candidate"]);
         Registry.AddBeforeCollectCallback(() =>
         {
             lock (_beforeScrape)
@@ -64,6 +70,12 @@ public sealed class WorkerMetrics
     public Gauge ModelInfo { get; }
     public Counter Triggers { get; }
     public Counter Evidence { get; }
+    public Counter ModelSwaps { get; }
+    public Counter Heartbeats { get; }
+    public Gauge HeartbeatOk { get; }
+    public Counter ShadowFrames { get; }
+    public Gauge ShadowVerdictAgreement { get; }
+    public Gauge ShadowDetectionAgreement { get; }
 
     /// <summary>Runs <paramref name="update"/> before every scrape, to copy in counters kept elsewhere.</summary>
     public void BeforeScrape(Action update)

@@ -122,22 +122,39 @@ public sealed class InspectionPipeline : BackgroundService
 
     private async Task InferAsync()
     {
-        var detector = _model.Detector;
-        var model = detector.Model;
         try
         {
             await foreach (var batch in _batches.Reader.ReadAllAsync().ConfigureAwait(false))
             {
+                // The model is taken per batch: a swap lands between two batches, and each result names its model.
+                var serving = await _model.AcquireAsync().ConfigureAwait(false);
+                TimeSpan inference;
                 var rules = _rules.Current;
                 var count = batch.Count;
-                var now = Stopwatch.GetTimestamp();
-                for (var i = 0; i < count; i++)
+                try
                 {
-                    _cameraMetrics[batch.Items[i].Frame.CameraId].FrameAge.Observe(Stopwatch.GetElapsedTime(batch.Items[i].Frame.CaptureTimestamp, now).TotalSeconds);
+                    var now = Stopwatch.GetTimestamp();
+                    for (var i = 0; i < count; i++)
+                    {
+                        _cameraMetrics[batch.Items[i].Frame.CameraId].FrameAge.Observe(Stopwatch.GetElapsedTime(batch.Items[i].Frame.CaptureTimestamp, now).TotalSeconds);
+                    }
+
+                    serving.Detector.Detect(batch.Images.AsSpan(0, count), batch.Detections.AsSpan(0, count), rules.Thresholds);
+                    inference = Stopwatch.GetElapsedTime(now);
+                    if (_model.Shadow is { } shadow && shadow.Samples())
+                    {
+                        shadow.Compare(batch, serving.Info.Names, rules, rules.Thresholds);
+                        _metrics.ShadowFrames.WithLabels(shadow.Candidate.ToString()).IncTo(shadow.Frames);
+                        _metrics.ShadowVerdictAgreement.WithLabels(shadow.Candidate.ToString()).Set(shadow.VerdictAgreement);
+                        _metrics.ShadowDetectionAgreement.WithLabels(shadow.Candidate.ToString()).Set(shadow.DetectionAgreement);
+                    }
+                }
+                finally
+                {
+                    _model.Release();
                 }
 
-                detector.Detect(batch.Images.AsSpan(0, count), batch.Detections.AsSpan(0, count), rules.Thresholds);
-                var inference = Stopwatch.GetElapsedTime(now);
+                var model = serving.Info;
                 _metrics.Inference.Observe(inference.TotalSeconds);
                 _metrics.BatchSize.Observe(count);
                 _metrics.BatchCameras.Observe(batch.Cameras());
@@ -151,8 +168,8 @@ public sealed class InspectionPipeline : BackgroundService
                         CameraId = frame.CameraId,
                         Sequence = frame.Sequence,
                         CaptureTime = frame.CaptureTime,
-                        ModelName = model.Name,
-                        ModelVersion = model.Version,
+                        ModelName = serving.Name,
+                        ModelVersion = serving.Version,
                         Verdict = outcome.Verdict,
                         Reason = outcome.Reason,
                         Detections = kept,
@@ -320,12 +337,12 @@ public sealed class InspectionPipeline : BackgroundService
         CameraId = camera,
         Sequence = 0,
         CaptureTime = time,
-        ModelName = _model.Detector.Model.Name,
-        ModelVersion = _model.Detector.Model.Version,
+        ModelName = _model.Serving.Name,
+        ModelVersion = _model.Serving.Version,
         Verdict = Verdict.Unknown,
         Reason = reason,
         Detections = [],
-        ClassNames = _model.Detector.Model.Names,
+        ClassNames = _model.Serving.Info.Names,
         PartId = partId,
     };
 

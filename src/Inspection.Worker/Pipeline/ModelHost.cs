@@ -1,5 +1,6 @@
 using Inspection.Core;
 using Inspection.Inference;
+using Inspection.Models;
 using Inspection.Worker.Configuration;
 using Inspection.Worker.Evidence;
 using Inspection.Worker.Observability;
@@ -10,56 +11,169 @@ using Microsoft.Extensions.Options;
 
 namespace Inspection.Worker.Pipeline;
 
+/// <summary>A model swap's outcome, as published on the service's model topic.</summary>
+public sealed record ModelEvent(string Event, string Name, string Version, string? Previous, string Reason);
+
 /// <summary>
-/// Loads the model at start (the configured one, or the bundled demo model), on the best execution provider
-/// this host has, and resolves the rules against its classes: a rule naming a class the model lacks stops the
-/// start with a clear message.
+/// The model that serves, and the checked way to change it. At start it loads the configured model (the
+/// registry's current version, a file, or the bundled demo model). A swap loads the candidate in the
+/// background and admits it only if its SHA-256 matches its card, it loads, it keeps the contract (input size,
+/// the classes the rules name), and it reproduces its golden set; then the detector stage picks it up between
+/// two batches. A refused candidate leaves the serving model as it was, and says why.
 /// </summary>
 public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rules, EvidenceStore evidence, WorkerMetrics metrics, ILoggerFactory loggers)
     : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _logger = loggers.CreateLogger<ModelHost>();
-    private YoloDetector? _detector;
+    private readonly SemaphoreSlim _swapping = new(1, 1);
+    private readonly SemaphoreSlim _inUse = new(1, 1);
+    private ServingModel? _serving;
+    private ServingModel? _handedOut;
+    private ShadowRun? _shadow;
     private int _disposed;
 
-    public YoloDetector Detector => _detector ?? throw new InvalidOperationException("The model is not loaded yet.");
+    /// <summary>Raised after every swap, refusal and rollback.</summary>
+    public event Action<ModelEvent>? Changed;
 
-    public bool IsLoaded => _detector is not null;
+    public ServingModel Serving => Volatile.Read(ref _serving) ?? throw new InvalidOperationException("The model is not loaded yet.");
+
+    public bool IsLoaded => Volatile.Read(ref _serving) is not null;
+
+    public ModelRegistry? Registry { get; } = options.Value.Model.Registry is { Length: > 0 } root ? new ModelRegistry(root) : null;
+
+    public string? RegistryName => options.Value.Model.Name;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var configured = options.Value.Model;
-        var path = configured.ModelPath.Length > 0 ? configured.ModelPath
-            : BundledFiles.Find(BundledFiles.DemoModel) ?? throw new InspectionInputException($"No model is configured (Inspection:Model:ModelPath) and the bundled demo model {BundledFiles.DemoModel} is not beside the worker.");
-        var detectorOptions = new DetectorOptions
+        ServingModel first;
+        if (Registry is not null)
         {
-            ModelPath = path,
-            Providers = configured.Providers,
-            DeviceId = configured.DeviceId,
-            IntraOpThreads = configured.IntraOpThreads,
-            ImageSize = configured.ImageSize,
-            Nms = configured.Nms,
-            TensorRtCacheDirectory = configured.TensorRtCacheDirectory,
-        };
-        var detector = YoloDetector.Open(detectorOptions, loggers);
-        try
-        {
-            rules.UseModel(detector.Model.Names, [.. options.Value.Cameras.Select(c => c.Id)]);
+            var current = Registry.Current(RegistryName!) ?? throw new InspectionInputException($"The registry {Registry.Root} has no current version of '{RegistryName}'; promote one with 'inspection models promote'.");
+            first = LoadChecked(current, contractWith: null);
         }
-        catch
+        else
         {
-            detector.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            throw;
+            var configured = options.Value.Model;
+            var path = configured.ModelPath.Length > 0 ? configured.ModelPath
+                : BundledFiles.Find(BundledFiles.DemoModel) ?? throw new InspectionInputException($"No model is configured (Inspection:Model:ModelPath) and the bundled demo model {BundledFiles.DemoModel} is not beside the worker.");
+            var detector = Open(path);
+            first = new ServingModel(detector, detector.Model.Name, detector.Model.Version, null);
+            CheckContract(first, contractWith: null);
         }
 
-        evidence.UseClassNames(detector.Model.Names);
-        metrics.ModelInfo.WithLabels(detector.Model.Name, detector.Model.Version, detector.Provider.ToString()).Set(1);
-        _logger.LogInformation("Model {Name} {Version} ({Path}): {Classes} classes, {Width}x{Height} input, on {Provider}.", detector.Model.Name, detector.Model.Version, path, detector.Model.Names.Count, detector.Model.InputWidth, detector.Model.InputHeight, detector.Provider);
-        _detector = detector;
+        Use(first);
+        _logger.LogInformation("Model {Model} ({Path}): {Classes} classes, {Width}x{Height} input, on {Provider}.", first, first.Registered?.ModelPath ?? options.Value.Model.ModelPath, first.Info.Names.Count, first.Info.InputWidth, first.Info.InputHeight, first.Detector.Provider);
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>The candidate running in shadow mode, if any.</summary>
+    public ShadowRun? Shadow => Volatile.Read(ref _shadow);
+
+    /// <summary>
+    /// The serving model for one batch (or one heartbeat): hold it until <see cref="Release"/>. A model that a swap
+    /// replaced is disposed here, once nothing runs it any more.
+    /// </summary>
+    public async ValueTask<ServingModel> AcquireAsync()
+    {
+        await _inUse.WaitAsync().ConfigureAwait(false);
+        var serving = Serving;
+        if (_handedOut is { } retired && !ReferenceEquals(retired, serving))
+        {
+            await retired.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _handedOut = serving;
+        return serving;
+    }
+
+    public void Release() => _inUse.Release();
+
+    /// <summary>Loads <paramref name="candidate"/> with a swap's checks and runs it beside the serving model on a sample of batches.</summary>
+    public async Task<ShadowRun> StartShadowAsync(RegisteredModel candidate, double sampleRate)
+    {
+        var loaded = await Task.Run(() => LoadChecked(candidate, contractWith: Serving)).ConfigureAwait(false);
+        var run = new ShadowRun(loaded, sampleRate);
+        await StopShadowAsync().ConfigureAwait(false);
+        Volatile.Write(ref _shadow, run);
+        _logger.LogInformation("Shadow mode: {Candidate} inspects {Rate:P0} of the batches beside {Serving}.", loaded, sampleRate, Serving);
+        return run;
+    }
+
+    public async Task StopShadowAsync()
+    {
+        await _inUse.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (Interlocked.Exchange(ref _shadow, null) is { } stopped)
+            {
+                await stopped.Candidate.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _inUse.Release();
+        }
+    }
+
+    /// <summary>
+    /// Loads <paramref name="candidate"/> beside the serving model and, if it passes every check, makes it the
+    /// serving model; the detector stage changes over between two batches. Returns the event that was published.
+    /// </summary>
+    public async Task<ModelEvent> SwapAsync(RegisteredModel candidate, string reason, string @event = "swapped")
+    {
+        await _swapping.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var previous = Serving;
+            ServingModel loaded;
+            try
+            {
+                loaded = await Task.Run(() => LoadChecked(candidate, contractWith: previous)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is InspectionInputException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException)
+            {
+                metrics.ModelSwaps.WithLabels("refused").Inc();
+                return Raise(new ModelEvent("refused", candidate.Name, candidate.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), previous.Version, e.Message));
+            }
+
+            Use(loaded);
+            metrics.ModelSwaps.WithLabels(@event).Inc();
+            return Raise(new ModelEvent(@event, loaded.Name, loaded.Version, previous.Version, reason));
+        }
+        finally
+        {
+            _swapping.Release();
+        }
+    }
+
+    /// <summary>Loads a registered version and checks it as a swap does; the caller owns the result.</summary>
+    public ServingModel LoadChecked(RegisteredModel model, ServingModel? contractWith)
+    {
+        model.VerifySha256();
+        var detector = Open(model.ModelPath);
+        var loaded = new ServingModel(detector, model.Name, model.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), model);
+        try
+        {
+            CheckContract(loaded, contractWith);
+            if (model.HasGoldenSet)
+            {
+                var failures = GoldenCheck.Run(detector, GoldenSet.Load(model.GoldenPath));
+                if (failures.Count > 0)
+                {
+                    throw new InspectionInputException($"{model.Name} version {model.Version} fails its golden set: {string.Join("; ", failures)}");
+                }
+            }
+
+            return loaded;
+        }
+        catch
+        {
+            loaded.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -68,9 +182,77 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             return; // registered both as a service and as a hosted service: disposed twice
         }
 
-        if (_detector is not null)
+        if (Volatile.Read(ref _serving) is { } serving)
         {
-            await _detector.DisposeAsync().ConfigureAwait(false);
+            await serving.DisposeAsync().ConfigureAwait(false);
         }
+
+        if (_handedOut is { } retired && !ReferenceEquals(retired, _serving))
+        {
+            await retired.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Interlocked.Exchange(ref _shadow, null) is { } shadow)
+        {
+            await shadow.Candidate.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _swapping.Dispose();
+        _inUse.Dispose();
+    }
+
+    private YoloDetector Open(string path)
+    {
+        var configured = options.Value.Model;
+        return YoloDetector.Open(new DetectorOptions
+        {
+            ModelPath = path,
+            Providers = configured.Providers,
+            DeviceId = configured.DeviceId,
+            IntraOpThreads = configured.IntraOpThreads,
+            ImageSize = configured.ImageSize,
+            Nms = configured.Nms,
+            TensorRtCacheDirectory = configured.TensorRtCacheDirectory,
+        }, loggers);
+    }
+
+    /// <summary>The same input size as the serving model, and every class the rules name.</summary>
+    private void CheckContract(ServingModel candidate, ServingModel? contractWith)
+    {
+        if (contractWith is not null && (candidate.Info.InputWidth, candidate.Info.InputHeight) != (contractWith.Info.InputWidth, contractWith.Info.InputHeight))
+        {
+            throw new InspectionInputException($"{candidate} takes {candidate.Info.InputWidth}x{candidate.Info.InputHeight} images, the serving model {contractWith.Info.InputWidth}x{contractWith.Info.InputHeight}.");
+        }
+
+        rules.Check(candidate.Info.Names, options.Value.Cameras.Select(c => c.Id).ToList());
+    }
+
+    /// <summary>Makes <paramref name="model"/> the serving one: rules, evidence and metrics follow it.</summary>
+    private void Use(ServingModel model)
+    {
+        rules.UseModel(model.Info.Names, [.. options.Value.Cameras.Select(c => c.Id)]);
+        evidence.UseClassNames(model.Info.Names);
+        foreach (var labels in metrics.ModelInfo.GetAllLabelValues().ToList())
+        {
+            metrics.ModelInfo.RemoveLabelled(labels);
+        }
+
+        metrics.ModelInfo.WithLabels(model.Name, model.Version, model.Detector.Provider.ToString()).Set(1);
+        Volatile.Write(ref _serving, model);
+    }
+
+    private ModelEvent Raise(ModelEvent change)
+    {
+        if (change.Event == "refused")
+        {
+            _logger.LogError("Model {Name} version {Version} refused; {Previous} keeps serving: {Reason}", change.Name, change.Version, change.Previous, change.Reason);
+        }
+        else
+        {
+            _logger.LogInformation("Model {Name} version {Version} {Event} (was {Previous}): {Reason}", change.Name, change.Version, change.Event, change.Previous, change.Reason);
+        }
+
+        Changed?.Invoke(change);
+        return change;
     }
 }

@@ -46,6 +46,15 @@ public sealed class RuleBook : IDisposable
         }
     }
 
+    /// <summary>Throws <see cref="InspectionInputException"/> when the rules name a class <paramref name="classNames"/> lacks (a swap's contract).</summary>
+    public void Check(IReadOnlyList<string> classNames, IReadOnlyList<string> cameraIds)
+    {
+        lock (_gate)
+        {
+            Build(_sources with { CameraIds = cameraIds }, classNames);
+        }
+    }
+
     /// <summary>Sets a confidence threshold at run time (a command): for one class or all, on one camera or all.</summary>
     public Snapshot SetConfidence(string? camera, string? className, double confidence)
     {
