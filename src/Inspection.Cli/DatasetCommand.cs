@@ -45,7 +45,57 @@ internal static class DatasetCommand
             return dataset.Usable ? ExitCodes.Success : ExitCodes.UserError;
         });
 
-        return new Command("dataset", "Detection datasets.") { check };
+        return new Command("dataset", "Detection datasets.") { check, Review() };
+    }
+
+    /// <summary><c>inspection dataset review EVIDENCE [--accept N...] [--reject N...] [--relabel N --labels "..."]</c>.</summary>
+    private static Command Review()
+    {
+        var folder = new Argument<string>("evidence") { Description = "The worker's evidence folder (Inspection:Evidence:Directory)." };
+        var accept = new Option<string[]>("--accept") { Description = "Items to accept as they are labelled.", AllowMultipleArgumentsPerToken = true };
+        var reject = new Option<string[]>("--reject") { Description = "Items to leave out of training.", AllowMultipleArgumentsPerToken = true };
+        var relabel = new Option<string?>("--relabel") { Description = "An item whose labels --labels replaces (it then counts as reviewed)." };
+        var labels = new Option<string?>("--labels") { Description = "YOLO label lines for --relabel, separated by ';': \"0 0.5 0.5 0.2 0.1; 0 0.3 0.6 0.1 0.1\" (empty: no defect)." };
+        var command = new Command("review", "List collected evidence waiting for review; accept, reject or relabel items (they move to reviewed/ or rejected/).") { folder, accept, reject, relabel, labels };
+        command.SetAction(parse =>
+        {
+            var review = new Inspection.Retraining.EvidenceReview(parse.GetValue(folder)!);
+            var changed = 0;
+            foreach (var name in parse.GetValue(accept) ?? [])
+            {
+                review.Accept(name);
+                changed++;
+            }
+
+            foreach (var name in parse.GetValue(reject) ?? [])
+            {
+                review.Reject(name);
+                changed++;
+            }
+
+            if (parse.GetValue(relabel) is { } item)
+            {
+                var lines = (parse.GetValue(labels) ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                review.Relabel(item, lines);
+                changed++;
+            }
+
+            var pending = review.Pending();
+            if (changed > 0)
+            {
+                Console.WriteLine($"{changed} item(s) reviewed; {pending.Count} waiting.");
+                return ExitCodes.Success;
+            }
+
+            foreach (var p in pending)
+            {
+                Console.WriteLine($"{p.Name}  {p.Camera}  {p.CaptureTime:yyyy-MM-dd HH:mm:ss}  {p.Verdict,-7} {(p.PartId is null ? string.Empty : "part " + p.PartId + "  ")}{p.Summary}");
+            }
+
+            Console.WriteLine($"{pending.Count} item(s) waiting for review in {review.Folder}.");
+            return ExitCodes.Success;
+        });
+        return command;
     }
 
     private static void Print(Dataset dataset)

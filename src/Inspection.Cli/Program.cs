@@ -6,6 +6,8 @@ var root = new RootCommand("Inspection: real-time visual inspection with YOLO mo
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(SourcesCommand.Create());
 root.Subcommands.Add(DatasetCommand.Create());
+root.Subcommands.Add(ModelsCommand.Create());
+root.Subcommands.Add(RetrainCommand.Create());
 foreach (var command in TrainingCommands.Create())
 {
     root.Subcommands.Add(command);

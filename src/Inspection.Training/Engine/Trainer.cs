@@ -82,7 +82,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         }
 
         var criterion = new DetectionLoss(state.Names.Count, model.Head.Strides);
-        var warmupIterations = Math.Max((int)Math.Round(options.WarmupEpochs * batches), 100);
+        var warmupIterations = options.WarmupEpochs > 0 ? Math.Max((int)Math.Round(options.WarmupEpochs * batches), 100) : -1; // none when asked for none, as Ultralytics
         var results = new List<EpochResult>();
         var lastStep = -1;
         for (var epoch = state.Epoch + 1; epoch < options.Epochs; epoch++)

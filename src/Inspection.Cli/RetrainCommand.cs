@@ -1,0 +1,128 @@
+using System.CommandLine;
+using System.Text.Json;
+using Cronos;
+using Inspection.Core;
+using Inspection.Messaging;
+using Inspection.Retraining;
+using Microsoft.Extensions.Logging;
+
+namespace Inspection.Cli;
+
+/// <summary>
+/// <c>inspection retrain</c>: one run (for a cron job or a Kubernetes CronJob), or with --schedule a service
+/// that runs on a cron schedule. Each run writes report.json and report.md, and with --mqtt-host publishes
+/// its summary on {prefix}/{site}/{line}/service/retrain.
+/// </summary>
+internal static class RetrainCommand
+{
+    public static Command Create()
+    {
+        var registry = new Option<string>("--registry") { Description = "The model registry.", Required = true };
+        var name = new Option<string>("--name") { Description = "The model to retrain; its current version is the start.", Required = true };
+        var data = new Option<string>("--data") { Description = "The base dataset (data.yaml, VOC or YOLO folder).", Required = true };
+        var evidence = new Option<string?>("--evidence") { Description = "The worker's evidence folder; its reviewed items are added." };
+        var pseudo = new Option<double?>("--pseudo-labels-above") { Description = "Also add unreviewed evidence, labelled with the model's detections scoring at least this." };
+        var holdout = new Option<string?>("--holdout") { Description = "A dataset whose val split is the fixed holdout (the base dataset's val split by default)." };
+        var epochs = new Option<int>("--epochs") { Description = "Fine-tuning epochs.", DefaultValueFactory = _ => 10 };
+        var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var margin = new Option<double>("--margin") { Description = "Promote when the new fitness is at least the current one's less this.", DefaultValueFactory = _ => 0.0 };
+        var optimizer = new Option<string>("--optimizer") { Description = "auto, SGD or AdamW.", DefaultValueFactory = _ => "auto" };
+        var lr0 = new Option<double?>("--lr0") { Description = "Initial learning rate." };
+        var output = new Option<string>("--out") { Description = "Run folders go below this.", DefaultValueFactory = _ => "runs/retrain" };
+        var schedule = new Option<string?>("--schedule") { Description = "A cron expression (\"0 2 * * *\"): keep running and retrain on this schedule." };
+        var mqttHost = new Option<string?>("--mqtt-host") { Description = "Publish each run's summary to this broker." };
+        var mqttPort = new Option<int>("--mqtt-port") { DefaultValueFactory = _ => 1883 };
+        var site = new Option<string>("--site") { DefaultValueFactory = _ => "site" };
+        var line = new Option<string>("--line") { DefaultValueFactory = _ => "line" };
+        var command = new Command("retrain", "Fine-tune the registry's current model on collected evidence, compare on a fixed holdout, register, and promote if not worse.")
+        {
+            registry, name, data, evidence, pseudo, holdout, epochs, batch, device, margin, optimizer, lr0, output, schedule, mqttHost, mqttPort, site, line,
+        };
+        command.SetAction(async (parse, cancel) =>
+        {
+            var options = new RetrainOptions
+            {
+                Registry = parse.GetValue(registry)!,
+                Name = parse.GetValue(name)!,
+                Data = parse.GetValue(data)!,
+                Output = parse.GetValue(output)!,
+                Evidence = parse.GetValue(evidence),
+                PseudoLabelsAbove = parse.GetValue(pseudo),
+                Holdout = parse.GetValue(holdout),
+                Epochs = parse.GetValue(epochs),
+                Batch = parse.GetValue(batch),
+                Device = parse.GetValue(device)!,
+                Margin = parse.GetValue(margin),
+                Optimizer = parse.GetValue(optimizer)!,
+                Lr0 = parse.GetValue(lr0),
+            };
+            var mqtt = parse.GetValue(mqttHost) is { } host ? new MqttOptions { Host = host, Port = parse.GetValue(mqttPort), Site = parse.GetValue(site)!, Line = parse.GetValue(line)!, ClientId = $"inspection-retrain-{Environment.ProcessId}", Queue = new DiskQueueOptions { Directory = Path.Combine(options.Output, ".mqtt-queue") } } : null;
+            using var loggers = Logging.Create(verbose: true);
+            var logger = loggers.CreateLogger("Inspection.Retraining");
+            if (parse.GetValue(schedule) is not { } cron)
+            {
+                var report = await RunOnceAsync(options, mqtt, logger, cancel);
+                Console.WriteLine(JsonSerializer.Serialize(report));
+                return ExitCodes.Success;
+            }
+
+            CronExpression expression;
+            try
+            {
+                expression = CronExpression.Parse(cron);
+            }
+            catch (CronFormatException e)
+            {
+                throw new InspectionInputException($"--schedule '{cron}' is not a cron expression ({e.Message}); for example \"0 2 * * *\" runs at 02:00 every day.");
+            }
+
+            while (!cancel.IsCancellationRequested)
+            {
+                var next = expression.GetNextOccurrence(DateTimeOffset.UtcNow, TimeZoneInfo.Local) ?? throw new InspectionInputException($"--schedule '{cron}' never fires.");
+                logger.LogInformation("Next retraining of {Name} at {Next:yyyy-MM-dd HH:mm:ss zzz}.", options.Name, next);
+                try
+                {
+                    await Task.Delay(next - DateTimeOffset.UtcNow, cancel);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                try
+                {
+                    await RunOnceAsync(options, mqtt, logger, cancel);
+                }
+                catch (InspectionInputException e)
+                {
+                    logger.LogError("Retraining run failed: {Reason}", e.Message); // the schedule goes on
+                }
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static async Task<RetrainReport> RunOnceAsync(RetrainOptions options, MqttOptions? mqtt, ILogger logger, CancellationToken cancel)
+    {
+        var report = await new Retrainer(options, logger).RunAsync(cancel);
+        if (mqtt is not null)
+        {
+            await using var publisher = new MqttPublisher(mqtt, logger);
+            publisher.Start();
+            await publisher.EnqueueAsync(new OutboundMessage
+            {
+                Topic = $"{publisher.Topics.LineRoot}/{MqttTopics.ServiceSegment}/retrain",
+                Payload = JsonSerializer.SerializeToUtf8Bytes(new { report.Name, current = report.Current, candidate = report.Candidate, report.Promoted, report.Decision, report.RunFolder, durationSeconds = Math.Round(report.Duration.TotalSeconds, 1) }),
+            }, cancel);
+            if (!await publisher.FlushAsync(TimeSpan.FromSeconds(15)))
+            {
+                logger.LogWarning("The retraining summary did not reach the broker {Host}:{Port}; it waits in {Queue}.", mqtt.Host, mqtt.Port, mqtt.Queue.Directory);
+            }
+        }
+
+        return report;
+    }
+}

@@ -1,0 +1,411 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Inspection.Core;
+using Inspection.Datasets;
+using Inspection.Inference;
+using Inspection.Models;
+using Inspection.Training;
+using Inspection.Training.Engine;
+using Inspection.Training.Export;
+using Inspection.Training.Nn;
+using Inspection.Training.Utils;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+
+namespace Inspection.Retraining;
+
+/// <summary>What one retraining run is told.</summary>
+public sealed record RetrainOptions
+{
+    /// <summary>The registry and the model in it to retrain; its current version is the starting point.</summary>
+    public required string Registry { get; init; }
+
+    public required string Name { get; init; }
+
+    /// <summary>The base dataset (any format the loader reads).</summary>
+    public required string Data { get; init; }
+
+    /// <summary>Runs go to a dated folder below this one.</summary>
+    public required string Output { get; init; }
+
+    /// <summary>The worker's evidence folder; its reviewed items are always used.</summary>
+    public string? Evidence { get; init; }
+
+    /// <summary>Also use items not reviewed yet, labelled with the model's own detections scoring at least this.</summary>
+    public double? PseudoLabelsAbove { get; init; }
+
+    /// <summary>A dataset whose val split is the fixed holdout; the base dataset's val split by default.</summary>
+    public string? Holdout { get; init; }
+
+    public int Epochs { get; init; } = 10;
+
+    public int Batch { get; init; } = 16;
+
+    public string Device { get; init; } = "auto";
+
+    /// <summary>The new version is promoted when its fitness is at least the current one's less this.</summary>
+    public double Margin { get; init; }
+
+    public string Optimizer { get; init; } = "auto";
+
+    public double? Lr0 { get; init; }
+
+    public int Seed { get; init; }
+
+    /// <summary>Holdout images recorded as the new version's golden set.</summary>
+    public int GoldenImages { get; init; } = 4;
+}
+
+/// <summary>Figures of one model on the holdout.</summary>
+public sealed record HoldoutScores(int Version, double MAP50, double MAP50To95, double Precision, double Recall, double Fitness)
+{
+    public static HoldoutScores Of(int version, DetectionScores s) => new(version, Math.Round(s.MAP50, 4), Math.Round(s.MAP50To95, 4), Math.Round(s.Precision, 4), Math.Round(s.Recall, 4), Math.Round(s.Fitness, 4));
+}
+
+/// <summary>What a run did, written as report.json and report.md in its folder.</summary>
+public sealed record RetrainReport
+{
+    public required string Name { get; init; }
+    public required string RunFolder { get; init; }
+    public required DateTimeOffset Started { get; init; }
+    public required TimeSpan Duration { get; init; }
+    public required int BaseImages { get; init; }
+    public required int ReviewedImages { get; init; }
+    public required int PseudoLabelledImages { get; init; }
+    public required int HoldoutImages { get; init; }
+    public required HoldoutScores Current { get; init; }
+    public required HoldoutScores Candidate { get; init; }
+    public required bool Promoted { get; init; }
+    public required string Decision { get; init; }
+    public required string DatasetFingerprint { get; init; }
+}
+
+/// <summary>
+/// One retraining run: merge the reviewed evidence (and, when allowed, confident pseudo-labels) into the base
+/// dataset, fine-tune from the current version's checkpoint, measure the current and the new model on the same
+/// fixed holdout, register the new version (ONNX, checkpoint, golden set, card) and promote it only when it is
+/// not worse by more than the margin. Runs of one model never overlap: a lock file in the registry says so.
+/// </summary>
+public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<TrainingProgress>? progress = null)
+{
+    public const string LockFile = ".retrain.lock";
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public async Task<RetrainReport> RunAsync(CancellationToken cancel = default)
+    {
+        var registry = new ModelRegistry(options.Registry);
+        var current = registry.Current(options.Name) ?? throw new InspectionInputException($"'{options.Name}' has no current version in {registry.Root} to retrain from; register and promote one first.");
+        var checkpoint = current.CheckpointPath ?? throw new InspectionInputException($"{options.Name} version {current.Version} has no training checkpoint to fine-tune from (register it with --weights).");
+        using var runLock = Lock(registry);
+
+        var started = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+        var run = Directory.CreateDirectory(Path.Combine(options.Output, $"{options.Name}-{started:yyyyMMdd-HHmmss}")).FullName;
+        logger.LogInformation("Retraining {Name} from version {Version} in {Run}.", options.Name, current.Version, run);
+
+        var merged = Merge(current.Card.Classes, run);
+        var (_, _, imageSize) = Checkpoint.ReadDescription(checkpoint);
+        var train = new TrainOptions
+        {
+            Data = merged.DataYaml,
+            Output = Path.Combine(run, "train"),
+            Scale = Checkpoint.ReadDescription(checkpoint).Scale.Name,
+            Weights = checkpoint,
+            Epochs = options.Epochs,
+            ImageSize = imageSize,
+            Batch = options.Batch,
+            Device = options.Device,
+            Optimizer = options.Optimizer,
+            Lr0 = options.Lr0 ?? new TrainOptions { Data = string.Empty, Output = string.Empty }.Lr0,
+            Seed = options.Seed,
+        };
+        new Trainer(train, logger, progress).Train(cancel);
+        var candidateWeights = Path.Combine(train.Output, "weights", "best.weights");
+
+        var device = TrainingDevice.Resolve(options.Device, logger);
+        var holdout = merged.Holdout;
+        var currentScores = HoldoutScores.Of(current.Version, Evaluate(checkpoint, holdout, imageSize, device));
+        var candidateScores = Evaluate(candidateWeights, holdout, imageSize, device);
+
+        var onnx = Path.Combine(run, "model.onnx");
+        using (var model = new DetectionModel(ModelScale.Parse(train.Scale), current.Card.Classes))
+        {
+            model.load(candidateWeights);
+            OnnxExporter.Export(model, imageSize, onnx, version: options.Name);
+        }
+
+        var golden = await RecordGoldenAsync(onnx, holdout).ConfigureAwait(false);
+        var registered = registry.Register(options.Name, onnx, new ModelCard
+        {
+            Name = options.Name,
+            Version = 0,
+            Sha256 = string.Empty,
+            Created = DateTimeOffset.UtcNow,
+            Parent = current.Version,
+            Classes = current.Card.Classes,
+            ImageSize = imageSize,
+            Metrics = new Dictionary<string, double>
+            {
+                ["mAP50"] = Math.Round(candidateScores.MAP50, 4),
+                ["mAP50_95"] = Math.Round(candidateScores.MAP50To95, 4),
+                ["precision"] = Math.Round(candidateScores.Precision, 4),
+                ["recall"] = Math.Round(candidateScores.Recall, 4),
+            },
+            DatasetFingerprint = merged.Fingerprint,
+            TrainingArguments = new Dictionary<string, string>
+            {
+                ["data"] = options.Data,
+                ["evidence"] = options.Evidence ?? string.Empty,
+                ["pseudoLabelsAbove"] = options.PseudoLabelsAbove?.ToString(CultureInfo.InvariantCulture) ?? string.Empty,
+                ["epochs"] = options.Epochs.ToString(CultureInfo.InvariantCulture),
+                ["imgsz"] = imageSize.ToString(CultureInfo.InvariantCulture),
+                ["batch"] = options.Batch.ToString(CultureInfo.InvariantCulture),
+                ["from"] = current.Version.ToString(CultureInfo.InvariantCulture),
+            },
+        }, candidateWeights, folder => GoldenSet.Create(folder, golden));
+
+        var candidate = HoldoutScores.Of(registered.Version, candidateScores);
+        var required = currentScores.Fitness - options.Margin;
+        var promoted = candidate.Fitness >= required;
+        var decision = promoted
+            ? string.Create(CultureInfo.InvariantCulture, $"promoted: fitness {candidate.Fitness:0.0000} on the holdout is at least version {current.Version}'s {currentScores.Fitness:0.0000} less the margin {options.Margin:0.0000}")
+            : string.Create(CultureInfo.InvariantCulture, $"not promoted: fitness {candidate.Fitness:0.0000} on the holdout is below version {current.Version}'s {currentScores.Fitness:0.0000} less the margin {options.Margin:0.0000}; version {current.Version} stays current");
+        if (promoted)
+        {
+            registry.Promote(options.Name, registered.Version, $"retrained from {current.Version}");
+        }
+
+        var report = new RetrainReport
+        {
+            Name = options.Name,
+            RunFolder = run,
+            Started = started,
+            Duration = clock.Elapsed,
+            BaseImages = merged.BaseImages,
+            ReviewedImages = merged.ReviewedImages,
+            PseudoLabelledImages = merged.PseudoImages,
+            HoldoutImages = holdout.Images.Count,
+            Current = currentScores,
+            Candidate = candidate,
+            Promoted = promoted,
+            Decision = decision,
+            DatasetFingerprint = merged.Fingerprint,
+        };
+        Write(report);
+        logger.LogInformation("Retraining {Name}: version {Version} registered; {Decision}.", options.Name, registered.Version, decision);
+        return report;
+    }
+
+    private static DetectionScores Evaluate(string weights, DatasetSplit holdout, int imageSize, TorchSharp.torch.Device device)
+    {
+        var (scale, names, _) = Checkpoint.ReadDescription(weights);
+        using var model = new DetectionModel(scale, names);
+        model.load(weights);
+        model.to(device);
+        return Validator.Evaluate(model, holdout, imageSize, device);
+    }
+
+    private async Task<List<(string ImagePath, IReadOnlyList<GoldenDetection> Detections)>> RecordGoldenAsync(string onnx, DatasetSplit holdout)
+    {
+        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx, Providers = [ExecutionProvider.Cpu] });
+        return [.. holdout.Images.Take(options.GoldenImages).Select(i => (i.ImagePath, GoldenCheck.Detect(detector, i.ImagePath)))];
+    }
+
+    /// <summary>Holds the model's retraining lock for the run; a second run fails at once instead of waiting.</summary>
+    private FileStream Lock(ModelRegistry registry)
+    {
+        var path = Path.Combine(registry.Root, options.Name, LockFile);
+        try
+        {
+            var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+            var owner = Encoding.UTF8.GetBytes($"{Environment.ProcessId} {DateTimeOffset.UtcNow:O}\n");
+            stream.SetLength(0);
+            stream.Write(owner);
+            stream.Flush();
+            return stream;
+        }
+        catch (IOException)
+        {
+            var owner = File.Exists(path) ? TryRead(path) : "unknown";
+            throw new InspectionInputException($"another retraining run of '{options.Name}' is in progress (process and start: {owner.Trim()}); runs never overlap.");
+        }
+    }
+
+    private static string TryRead(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            return new StreamReader(stream).ReadToEnd();
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
+    private void Write(RetrainReport report)
+    {
+        File.WriteAllText(Path.Combine(report.RunFolder, "report.json"), JsonSerializer.Serialize(report, Json));
+        var md = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"# Retraining {report.Name}, {report.Started:yyyy-MM-dd HH:mm} UTC")
+            .AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"**{report.Decision}.**")
+            .AppendLine()
+            .AppendLine("| | version | mAP50 | mAP50-95 | precision | recall | fitness |")
+            .AppendLine("|---|---|---|---|---|---|---|")
+            .AppendLine(CultureInfo.InvariantCulture, $"| before | {report.Current.Version} | {report.Current.MAP50:0.000} | {report.Current.MAP50To95:0.000} | {report.Current.Precision:0.000} | {report.Current.Recall:0.000} | {report.Current.Fitness:0.0000} |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| after | {report.Candidate.Version} | {report.Candidate.MAP50:0.000} | {report.Candidate.MAP50To95:0.000} | {report.Candidate.Precision:0.000} | {report.Candidate.Recall:0.000} | {report.Candidate.Fitness:0.0000} |")
+            .AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"Data: {report.BaseImages} base images, {report.ReviewedImages} reviewed evidence images, {report.PseudoLabelledImages} pseudo-labelled; holdout {report.HoldoutImages} images (fingerprint {report.DatasetFingerprint[..12]}). Took {report.Duration.TotalMinutes:0.0} min.");
+        File.WriteAllText(Path.Combine(report.RunFolder, "report.md"), md.ToString());
+    }
+
+    private sealed record MergedDataset(string DataYaml, DatasetSplit Holdout, int BaseImages, int ReviewedImages, int PseudoImages, string Fingerprint);
+
+    /// <summary>
+    /// The training set as one YOLO dataset in the run folder: the base training images (any format, labels
+    /// rewritten), reviewed evidence, and confident pseudo-labels when allowed; the holdout beside it.
+    /// </summary>
+    private MergedDataset Merge(IReadOnlyList<string> classes, string run)
+    {
+        var data = Directory.CreateDirectory(Path.Combine(run, "data")).FullName;
+        var baseSet = DatasetLoader.Load(options.Data);
+        if (!baseSet.Names.SequenceEqual(classes))
+        {
+            throw new InspectionInputException($"The dataset '{options.Data}' has classes {string.Join(", ", baseSet.Names)}; the model {string.Join(", ", classes)}.");
+        }
+
+        var holdoutSet = options.Holdout is null ? baseSet : DatasetLoader.Load(options.Holdout);
+        var holdout = holdoutSet.Splits.GetValueOrDefault("val") is { Images.Count: > 0 } val ? val
+            : throw new InspectionInputException($"'{options.Holdout ?? options.Data}' has no val split to hold out.");
+
+        var fingerprint = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var trainList = new List<string>();
+        var baseImages = baseSet.Splits.GetValueOrDefault("train")?.Images ?? [];
+        foreach (var (image, i) in baseImages.Select((image, i) => (image, i)))
+        {
+            trainList.Add(Place(data, "train", $"b{i:000000}", image.ImagePath, YoloLines(image.Boxes), fingerprint));
+        }
+
+        var (reviewed, pseudo) = (0, 0);
+        if (options.Evidence is { } evidence)
+        {
+            foreach (var (image, labels) in ReviewedEvidence(evidence))
+            {
+                trainList.Add(Place(data, "train", $"r{reviewed++:000000}", image, labels, fingerprint));
+            }
+
+            if (options.PseudoLabelsAbove is { } threshold)
+            {
+                foreach (var (image, labels) in PseudoLabelled(evidence, classes, threshold))
+                {
+                    trainList.Add(Place(data, "train", $"p{pseudo++:000000}", image, labels, fingerprint));
+                }
+            }
+        }
+
+        var holdoutList = holdout.Images.Select((image, i) => Place(data, "holdout", $"h{i:000000}", image.ImagePath, YoloLines(image.Boxes), null)).ToList();
+        File.WriteAllLines(Path.Combine(data, "train.txt"), trainList);
+        File.WriteAllLines(Path.Combine(data, "holdout.txt"), holdoutList);
+        var yaml = new StringBuilder($"train: train.txt\nval: holdout.txt\nnames:\n");
+        for (var c = 0; c < classes.Count; c++)
+        {
+            yaml.Append(CultureInfo.InvariantCulture, $"  {c}: {classes[c]}\n");
+        }
+
+        File.WriteAllText(Path.Combine(data, "data.yaml"), yaml.ToString());
+        logger.LogInformation("Training data: {Base} base images, {Reviewed} reviewed and {Pseudo} pseudo-labelled evidence images; holdout {Holdout} images.", baseImages.Count, reviewed, pseudo, holdout.Images.Count);
+        return new MergedDataset(Path.Combine(data, "data.yaml"), holdout, baseImages.Count, reviewed, pseudo, Convert.ToHexStringLower(fingerprint.GetHashAndReset()));
+    }
+
+    /// <summary>Links the image into SPLIT/images and writes its YOLO label into SPLIT/labels; returns the image's path there.</summary>
+    private static string Place(string data, string split, string key, string image, string labels, IncrementalHash? fingerprint)
+    {
+        var images = Directory.CreateDirectory(Path.Combine(data, split, "images")).FullName;
+        var labelFolder = Directory.CreateDirectory(Path.Combine(data, split, "labels")).FullName;
+        var name = $"{key}_{Path.GetFileNameWithoutExtension(image)}";
+        var target = Path.Combine(images, name + Path.GetExtension(image));
+        File.CreateSymbolicLink(target, Path.GetFullPath(image));
+        File.WriteAllText(Path.Combine(labelFolder, name + ".txt"), labels);
+        fingerprint?.AppendData(Encoding.UTF8.GetBytes($"{Path.GetFileName(image)}\t{labels}\n"));
+        return target;
+    }
+
+    private static string YoloLines(IReadOnlyList<LabeledBox> boxes) => string.Concat(boxes.Select(b => string.Create(CultureInfo.InvariantCulture,
+        $"{b.ClassId} {(b.Box.X1 + b.Box.X2) / 2:0.######} {(b.Box.Y1 + b.Box.Y2) / 2:0.######} {b.Box.Width:0.######} {b.Box.Height:0.######}\n")));
+
+    /// <summary>Evidence a person accepted or relabelled (evidence/reviewed): image and its label file's lines.</summary>
+    private static IEnumerable<(string Image, string Labels)> ReviewedEvidence(string evidence)
+    {
+        var images = Path.Combine(evidence, "reviewed", "images");
+        if (!Directory.Exists(images))
+        {
+            yield break;
+        }
+
+        foreach (var image in Directory.EnumerateFiles(images, "*.jpg").Order(StringComparer.Ordinal))
+        {
+            var label = Path.Combine(evidence, "reviewed", "labels", Path.GetFileNameWithoutExtension(image) + ".txt");
+            yield return (image, File.Exists(label) ? File.ReadAllText(label) : string.Empty);
+        }
+    }
+
+    /// <summary>Evidence not reviewed yet, labelled with the model's detections that scored at least <paramref name="threshold"/>.</summary>
+    private static IEnumerable<(string Image, string Labels)> PseudoLabelled(string evidence, IReadOnlyList<string> classes, double threshold)
+    {
+        var meta = Path.Combine(evidence, "meta");
+        if (!Directory.Exists(meta))
+        {
+            yield break;
+        }
+
+        foreach (var file in Directory.EnumerateFiles(meta, "*.json").Order(StringComparer.Ordinal))
+        {
+            var image = Path.Combine(evidence, "images", Path.GetFileNameWithoutExtension(file) + ".jpg");
+            if (!File.Exists(image))
+            {
+                continue;
+            }
+
+            using var json = JsonDocument.Parse(File.ReadAllText(file));
+            var (width, height) = ImageSize(image);
+            var lines = new StringBuilder();
+            foreach (var d in json.RootElement.GetProperty("detections").EnumerateArray())
+            {
+                var classId = IndexOf(classes, d.GetProperty("class").GetString()!);
+                if (classId < 0 || d.GetProperty("score").GetDouble() < threshold)
+                {
+                    continue;
+                }
+
+                var box = d.GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+                lines.Append(CultureInfo.InvariantCulture, $"{classId} {(box[0] + box[2]) / 2 / width:0.######} {(box[1] + box[3]) / 2 / height:0.######} {(box[2] - box[0]) / width:0.######} {(box[3] - box[1]) / height:0.######}\n");
+            }
+
+            yield return (image, lines.ToString());
+        }
+    }
+
+    private static (double Width, double Height) ImageSize(string image)
+    {
+        using var mat = OpenCvSharp.Cv2.ImRead(image, OpenCvSharp.ImreadModes.Unchanged);
+        return (Math.Max(mat.Width, 1), Math.Max(mat.Height, 1));
+    }
+
+    private static int IndexOf(IReadOnlyList<string> names, string name)
+    {
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (names[i] == name)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+}
