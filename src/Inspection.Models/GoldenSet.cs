@@ -36,8 +36,16 @@ public sealed class GoldenSet
             throw new InspectionInputException($"The golden set in '{folder}' has no {ExpectedFile}.");
         }
 
-        var images = JsonSerializer.Deserialize<List<GoldenImage>>(File.ReadAllText(file), Json)
-            ?? throw new InspectionInputException($"'{file}' is empty.");
+        List<GoldenImage> images;
+        try
+        {
+            images = JsonSerializer.Deserialize<List<GoldenImage>>(File.ReadAllText(file), Json)
+                ?? throw new InspectionInputException($"'{file}' is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InspectionInputException($"'{file}' is not a golden set ({e.Message}).");
+        }
         foreach (var image in images)
         {
             if (!File.Exists(Path.Combine(folder, image.Image)))

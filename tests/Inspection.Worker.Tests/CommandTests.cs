@@ -51,7 +51,7 @@ public sealed class CommandTests
         return reply.GetProperty("result").GetProperty("demo").GetProperty("crack").GetDouble();
     }
 
-    private static async Task<JsonElement> CommandAsync(MqttSubscriber client, string topic, string payload)
+    internal static async Task<JsonElement> CommandAsync(MqttSubscriber client, string topic, string payload)
     {
         var id = Guid.NewGuid().ToString("N");
         var arguments = JsonSerializer.Deserialize<Dictionary<string, object>>(payload)!;

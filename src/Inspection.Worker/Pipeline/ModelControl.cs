@@ -20,6 +20,7 @@ namespace Inspection.Worker.Pipeline;
 /// </summary>
 public sealed class ModelControl : BackgroundService
 {
+    private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
     private readonly ModelOptions _options;
     private readonly ModelHost _model;
     private readonly MqttPublisher _publisher;
@@ -41,7 +42,7 @@ public sealed class ModelControl : BackgroundService
             await _model.StopShadowAsync().ConfigureAwait(false);
             return Status();
         });
-        _publisher.Commands.Register("heartbeat", async (_, _) => JsonSerializer.SerializeToNode(await HeartbeatAsync().ConfigureAwait(false)));
+        _publisher.Commands.Register("heartbeat", async (_, _) => JsonSerializer.SerializeToNode(await HeartbeatAsync().ConfigureAwait(false), JsonOptions));
     }
 
     public override void Dispose()
@@ -256,8 +257,6 @@ public sealed class ModelControl : BackgroundService
             return false;
         }
     }
-
-    private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     /// <summary>A heartbeat's outcome: Ok is null when there was nothing to check.</summary>
     public sealed record Heartbeat(string Model, string Version, bool? Ok, IReadOnlyList<string> Failures);
