@@ -29,6 +29,7 @@ internal static class RetrainCommand
         var margin = new Option<double>("--margin") { Description = "Promote when the new fitness is at least the current one's less this.", DefaultValueFactory = _ => 0.0 };
         var optimizer = new Option<string>("--optimizer") { Description = "auto, SGD or AdamW.", DefaultValueFactory = _ => "auto" };
         var lr0 = new Option<double?>("--lr0") { Description = "Initial learning rate." };
+        var warmup = new Option<double>("--warmup-epochs") { Description = "Warm-up epochs (0: none).", DefaultValueFactory = _ => 3.0 };
         var output = new Option<string>("--out") { Description = "Run folders go below this.", DefaultValueFactory = _ => "runs/retrain" };
         var schedule = new Option<string?>("--schedule") { Description = "A cron expression (\"0 2 * * *\"): keep running and retrain on this schedule." };
         var mqttHost = new Option<string?>("--mqtt-host") { Description = "Publish each run's summary to this broker." };
@@ -37,7 +38,7 @@ internal static class RetrainCommand
         var line = new Option<string>("--line") { DefaultValueFactory = _ => "line" };
         var command = new Command("retrain", "Fine-tune the registry's current model on collected evidence, compare on a fixed holdout, register, and promote if not worse.")
         {
-            registry, name, data, evidence, pseudo, holdout, epochs, batch, device, margin, optimizer, lr0, output, schedule, mqttHost, mqttPort, site, line,
+            registry, name, data, evidence, pseudo, holdout, epochs, batch, device, margin, optimizer, lr0, warmup, output, schedule, mqttHost, mqttPort, site, line,
         };
         command.SetAction(async (parse, cancel) =>
         {
@@ -56,6 +57,7 @@ internal static class RetrainCommand
                 Margin = parse.GetValue(margin),
                 Optimizer = parse.GetValue(optimizer)!,
                 Lr0 = parse.GetValue(lr0),
+                WarmupEpochs = parse.GetValue(warmup),
             };
             var mqtt = parse.GetValue(mqttHost) is { } host ? new MqttOptions { Host = host, Port = parse.GetValue(mqttPort), Site = parse.GetValue(site)!, Line = parse.GetValue(line)!, ClientId = $"inspection-retrain-{Environment.ProcessId}", Queue = new DiskQueueOptions { Directory = Path.Combine(options.Output, ".mqtt-queue") } } : null;
             using var loggers = Logging.Create(verbose: true);

@@ -53,6 +53,11 @@ public sealed record RetrainOptions
 
     public double? Lr0 { get; init; }
 
+    public double WarmupEpochs { get; init; } = 3;
+
+    /// <summary>Gradients are accumulated up to this many images per optimiser step (Ultralytics' nbs).</summary>
+    public int NominalBatch { get; init; } = 64;
+
     public int Seed { get; init; }
 
     /// <summary>Holdout images recorded as the new version's golden set.</summary>
@@ -121,9 +126,13 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
             Optimizer = options.Optimizer,
             Lr0 = options.Lr0 ?? new TrainOptions { Data = string.Empty, Output = string.Empty }.Lr0,
             Seed = options.Seed,
+            WarmupEpochs = options.WarmupEpochs,
+            NominalBatch = options.NominalBatch,
         };
         new Trainer(train, logger, progress).Train(cancel);
-        var candidateWeights = Path.Combine(train.Output, "weights", "best.weights");
+        // The run's final averaged weights, not its best epoch: the best epoch was chosen on this same holdout,
+        // which would favour the candidate in the comparison below.
+        var candidateWeights = Path.Combine(train.Output, "weights", "last.ema.weights");
 
         var device = TrainingDevice.Resolve(options.Device, logger);
         var holdout = merged.Holdout;
