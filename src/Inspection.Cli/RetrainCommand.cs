@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using Cronos;
 using Inspection.Core;
 using Inspection.Messaging;
 using Inspection.Retraining;
@@ -31,7 +30,7 @@ internal static class RetrainCommand
         var lr0 = new Option<double?>("--lr0") { Description = "Initial learning rate." };
         var warmup = new Option<double>("--warmup-epochs") { Description = "Warm-up epochs (0: none).", DefaultValueFactory = _ => 3.0 };
         var output = new Option<string>("--out") { Description = "Run folders go below this.", DefaultValueFactory = _ => "runs/retrain" };
-        var schedule = new Option<string?>("--schedule") { Description = "A cron expression (\"0 2 * * *\"): keep running and retrain on this schedule." };
+        var schedule = new Option<string?>("--schedule") { Description = "A cron expression (\"0 2 * * *\", or six fields with seconds): keep running and retrain on this schedule." };
         var mqttHost = new Option<string?>("--mqtt-host") { Description = "Publish each run's summary to this broker." };
         var mqttPort = new Option<int>("--mqtt-port") { DefaultValueFactory = _ => 1883 };
         var site = new Option<string>("--site") { DefaultValueFactory = _ => "site" };
@@ -69,39 +68,7 @@ internal static class RetrainCommand
                 return ExitCodes.Success;
             }
 
-            CronExpression expression;
-            try
-            {
-                expression = CronExpression.Parse(cron);
-            }
-            catch (CronFormatException e)
-            {
-                throw new InspectionInputException($"--schedule '{cron}' is not a cron expression ({e.Message}); for example \"0 2 * * *\" runs at 02:00 every day.");
-            }
-
-            while (!cancel.IsCancellationRequested)
-            {
-                var next = expression.GetNextOccurrence(DateTimeOffset.UtcNow, TimeZoneInfo.Local) ?? throw new InspectionInputException($"--schedule '{cron}' never fires.");
-                logger.LogInformation("Next retraining of {Name} at {Next:yyyy-MM-dd HH:mm:ss zzz}.", options.Name, next);
-                try
-                {
-                    await Task.Delay(next - DateTimeOffset.UtcNow, cancel);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-
-                try
-                {
-                    await RunOnceAsync(options, mqtt, logger, cancel);
-                }
-                catch (InspectionInputException e)
-                {
-                    logger.LogError("Retraining run failed: {Reason}", e.Message); // the schedule goes on
-                }
-            }
-
+            await new RetrainSchedule(cron).RunAsync(run => RunOnceAsync(options, mqtt, logger, run), logger, cancel);
             return ExitCodes.Success;
         });
         return command;

@@ -75,6 +75,34 @@ public sealed class RetrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_schedule_runs_one_run_at_a_time_and_goes_on_after_a_failed_run()
+    {
+        var schedule = new RetrainSchedule("* * * * * *"); // every second
+        var (running, overlaps, runs) = (0, 0, 0);
+        using var stop = new CancellationTokenSource();
+        await schedule.RunAsync(async _ =>
+        {
+            overlaps += Interlocked.Increment(ref running) > 1 ? 1 : 0;
+            runs++;
+            await Task.Delay(1500); // longer than its slot
+            Interlocked.Decrement(ref running);
+            if (runs == 1)
+            {
+                throw new InspectionInputException("the dataset is gone");
+            }
+
+            if (runs == 3)
+            {
+                await stop.CancelAsync();
+            }
+        }, NullLogger.Instance, stop.Token).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(3, runs);
+        Assert.Equal(0, overlaps);
+        Assert.Contains("not a cron expression", Assert.Throws<InspectionInputException>(() => new RetrainSchedule("every night")).Message);
+    }
+
+    [Fact]
     public void Review_moves_accepted_and_rejected_items_and_relabels_in_place()
     {
         var evidence = Directory.CreateDirectory(_folder.File("evidence")).FullName;

@@ -50,8 +50,8 @@ public sealed class TrainerTests : IDisposable
         File.WriteAllText(data, "train: train/images\nval: train/images\nnames: ['square']\n");
         var options = new TrainOptions
         {
-            Data = data, Output = _folder.File("overfit"), Epochs = 100, ImageSize = 64, Batch = 6, NominalBatch = 6, Lrf = 1,
-            Augment = AugmentOptions.None, CloseMosaic = 0, WarmupEpochs = 0, Optimizer = "AdamW", Lr0 = 0.01,
+            Data = data, Output = _folder.File("overfit"), Epochs = 150, ImageSize = 64, Batch = 6, NominalBatch = 6, Lrf = 0.5,
+            Augment = AugmentOptions.None, CloseMosaic = 0, WarmupEpochs = 0, Optimizer = "AdamW", Lr0 = 0.002,
         };
         var results = new Trainer(options, NullLogger.Instance).Train();
         Assert.True(results.Max(r => r.Validation.MAP50) >= 0.9, $"best mAP50 {results.Max(r => r.Validation.MAP50):0.000}; by epoch: {string.Join(" ", results.Select(r => r.Validation.MAP50.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)))}");
