@@ -66,7 +66,7 @@ internal static class TrainingBenchmark
         random.manual_seed(0);
         using var model = new DetectionModel(ModelScale.N, Enumerable.Range(0, classes).Select(i => $"c{i}").ToArray());
         model.train();
-        using var optimizer = optim.AdamW(model.parameters(), 0.001);
+        using var optimizer = new Inspection.Training.Engine.AdamW([new Inspection.Training.Engine.ParameterGroup([.. model.parameters()], 0.001, 0.9, 0)]); // the trainer's optimiser
         var loss = new DetectionLoss(classes, model.Head.Strides);
         using var images = rand(batch, 3, size, size);
         using var batchIndex = arange(batch, dtype: float32);
@@ -75,10 +75,10 @@ internal static class TrainingBenchmark
         void Step()
         {
             using var scope = NewDisposeScope();
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             var (total, _) = loss.Compute(model.forward(images), batchIndex, labels, boxes);
             total.backward();
-            optimizer.step();
+            optimizer.Step();
         }
 
         Step(); // warm-up
