@@ -7,8 +7,8 @@ using Microsoft.Extensions.Logging;
 namespace Inspection.Worker.Pipeline;
 
 /// <summary>
-/// One camera's way into the pipeline. Continuous: each delivered frame waits in a one-frame slot for the
-/// batcher, so a slow detector backs up into the camera's own buffer, which drops by the camera's policy.
+/// One camera's way into the pipeline. Continuous: delivered frames wait in a small slot for the batcher (its
+/// share of a batch), so a slow detector backs up into the camera's own buffer, which drops by the camera's policy.
 /// Triggered: the last few frames are kept, and a trigger takes the one captured nearest its time (waiting for
 /// the next frame when the trigger is newer than all of them).
 /// </summary>
@@ -25,13 +25,14 @@ public sealed class CameraFeed : IAsyncDisposable
     private Task? _stopped;
     private long _taken;
 
-    public CameraFeed(WorkerCameraOptions options, Action onReady, ILogger logger)
+    /// <param name="slot">Frames that may wait for the batcher: the camera's share of a batch.</param>
+    public CameraFeed(WorkerCameraOptions options, int slot, Action onReady, ILogger logger)
     {
         Options = options;
         _onReady = onReady;
         Source = new CameraSource(options, logger);
         _slot = options.Mode == InspectionMode.Continuous
-            ? Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true })
+            ? Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(Math.Clamp(slot, 1, Math.Max(1, options.MaxFramesInFlight / 2))) { SingleReader = true, SingleWriter = true })
             : Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true }); // bounded by the camera's frame pool
     }
 

@@ -46,7 +46,8 @@ public sealed class InspectionPipeline : BackgroundService
         (_model, _rules, _publisher, _evidence, _metrics) = (model, rules, messaging.Publisher, evidence, metrics);
         _logger = loggers.CreateLogger<InspectionPipeline>();
         var cameraLogger = loggers.CreateLogger<CameraSource>();
-        Feeds = [.. _options.Cameras.Select(c => new CameraFeed(c, () => _batcher!.Notify(), cameraLogger))];
+        var share = _options.Batching.MaxBatchSize / _options.Cameras.Count; // one camera alone can fill a batch; several share it
+        Feeds = [.. _options.Cameras.Select(c => new CameraFeed(c, share, () => _batcher!.Notify(), cameraLogger))];
         _pool = new BatchPool(_options.Batching.QueueCapacity + 2, _options.Batching.MaxBatchSize);
         _batcher = new FrameBatcher([.. Feeds.Select(f => f.Ready)], _pool, TimeSpan.FromMilliseconds(_options.Batching.MaxWaitMilliseconds));
         _batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(_options.Batching.QueueCapacity) { SingleReader = true, SingleWriter = true });
