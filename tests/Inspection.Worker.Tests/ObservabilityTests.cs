@@ -46,7 +46,16 @@ public sealed class ObservabilityTests
         double scraped = 0;
         await PipelineTests.Until(() =>
         {
-            var body = http.GetStringAsync("/api/v1/query?query=inspection_frames_inspected_total").GetAwaiter().GetResult();
+            string body;
+            try
+            {
+                body = http.GetStringAsync("/api/v1/query?query=inspection_frames_inspected_total").GetAwaiter().GetResult();
+            }
+            catch (HttpRequestException)
+            {
+                return false; // Prometheus answers 503 until it has started
+            }
+
             var result = JsonDocument.Parse(body).RootElement.GetProperty("data").GetProperty("result");
             scraped = result.GetArrayLength() == 0 ? 0 : double.Parse(result[0].GetProperty("value")[1].GetString()!, CultureInfo.InvariantCulture);
             return scraped > 0;
