@@ -50,7 +50,7 @@ public sealed class TrainerTests : IDisposable
         File.WriteAllText(data, "train: train/images\nval: train/images\nnames: ['square']\n");
         var options = new TrainOptions
         {
-            Data = data, Output = _folder.File("overfit"), Epochs = 150, ImageSize = 64, Batch = 6, NominalBatch = 6, Lrf = 0.5,
+            Data = data, Output = _folder.File("overfit"), Epochs = 150, ImageSize = 64, Batch = 3, NominalBatch = 3, Lrf = 0.5, // two steps an epoch
             Augment = AugmentOptions.None, CloseMosaic = 0, WarmupEpochs = 0, Optimizer = "AdamW", Lr0 = 0.002,
         };
         var results = new Trainer(options, NullLogger.Instance).Train();

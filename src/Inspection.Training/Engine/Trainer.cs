@@ -43,6 +43,9 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             throw new InspectionInputException($"Dataset '{options.Data}' has no validation images; give it a 'val' split.");
         }
 
+        // Tensors made outside the per-batch scopes (set-up, checkpoints) stay referenced until the run ends:
+        // TorchSharp's finaliser may otherwise free an unreferenced temporary while libtorch still reads it.
+        using var runScope = NewDisposeScope();
         var device = TrainingDevice.Resolve(options.Device, logger);
         random.manual_seed(options.Seed);
         var scale = ModelScale.Parse(options.Scale);

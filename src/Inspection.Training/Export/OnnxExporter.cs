@@ -35,6 +35,7 @@ public static class OnnxExporter
         var proto = new ModelProto { IrVersion = 8, ProducerName = "inspection", ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "0", Graph = new GraphProto { Name = "yolov8" + model.Scale.Name } };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = Opset });
         var writer = new Writer(new GraphBuilder(proto.Graph, Opset));
+        using var scope = NewDisposeScope(); // keeps each temporary alive until the export is done: TorchSharp's finaliser frees unreferenced ones mid-call
         model.eval();
         using (no_grad())
         {

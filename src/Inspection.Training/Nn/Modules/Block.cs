@@ -138,6 +138,7 @@ public sealed class DFL : nn.Module<Tensor, Tensor>
     {
         _bins = bins;
         _conv = nn.Conv2d(bins, 1, 1, bias: false);
+        using (NewDisposeScope()) // the temporaries stay referenced through the copy
         using (no_grad())
         {
             _conv.weight!.copy_(Scalars.Range(bins, float32, CPU).view(1, bins, 1, 1));
