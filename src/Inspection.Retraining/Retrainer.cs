@@ -372,6 +372,7 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
             yield break;
         }
 
+        var classIds = classes.Select((name, id) => (name, id)).ToDictionary(c => c.name, c => c.id, StringComparer.Ordinal);
         foreach (var file in Directory.EnumerateFiles(meta, "*.json").Order(StringComparer.Ordinal))
         {
             var image = Path.Combine(evidence, "images", Path.GetFileNameWithoutExtension(file) + ".jpg");
@@ -385,8 +386,7 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
             var lines = new StringBuilder();
             foreach (var d in json.RootElement.GetProperty("detections").EnumerateArray())
             {
-                var classId = IndexOf(classes, d.GetProperty("class").GetString()!);
-                if (classId < 0 || d.GetProperty("score").GetDouble() < threshold)
+                if (!classIds.TryGetValue(d.GetProperty("class").GetString()!, out var classId) || d.GetProperty("score").GetDouble() < threshold)
                 {
                     continue;
                 }
@@ -403,18 +403,5 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
     {
         using var mat = OpenCvSharp.Cv2.ImRead(image, OpenCvSharp.ImreadModes.Unchanged);
         return (Math.Max(mat.Width, 1), Math.Max(mat.Height, 1));
-    }
-
-    private static int IndexOf(IReadOnlyList<string> names, string name)
-    {
-        for (var i = 0; i < names.Count; i++)
-        {
-            if (names[i] == name)
-            {
-                return i;
-            }
-        }
-
-        return -1;
     }
 }

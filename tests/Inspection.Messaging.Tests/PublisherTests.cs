@@ -288,6 +288,37 @@ public sealed class PublisherTests : IDisposable
         Assert.Contains(mosquittoSub.Lines, l => l.StartsWith("inspection/plant1/lineA/service/status ", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("mqttv311")]
+    [InlineData("mqttv5")]
+    public async Task The_embedded_broker_takes_a_plain_mosquitto_sub_that_leaves_its_client_id_to_the_broker(string protocol)
+    {
+        Assert.NotNull(EmbeddedBroker.ConnectPacket); // MQTTnet's private field, for 3.1.1 clients without an id
+        var port = ServerProcess.FreePort();
+        await using var broker = await EmbeddedBroker.StartAsync(port, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var start = new System.Diagnostics.ProcessStartInfo("mosquitto_sub", ["-h", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-V", protocol, "-t", "inspection/+/+/+/result", "-C", "1", "-W", "20"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var subscriber = System.Diagnostics.Process.Start(start)!; // no -i: as the README's command
+        var output = subscriber.StandardOutput.ReadToEndAsync();
+        await Task.Delay(1000);
+        var options = Options(0);
+        options.Host = null;
+        options.EmbeddedBrokerPort = port;
+        await using (var publisher = new MqttPublisher(options))
+        {
+            publisher.Start();
+            await publisher.PublishResultAsync(Result("cam1", 1));
+            Assert.True(await publisher.FlushAsync(TimeSpan.FromSeconds(10)), publisher.LastError);
+        }
+
+        await subscriber.WaitForExitAsync();
+        Assert.True(subscriber.ExitCode == 0, await subscriber.StandardError.ReadToEndAsync());
+        Assert.Contains("\"camera\":\"cam1\"", await output);
+    }
+
     [Fact]
     public async Task A_port_already_taken_is_a_clear_error_for_the_embedded_broker()
     {

@@ -28,13 +28,13 @@ internal static class SwapBenchmark
             registry.Register("bench", model, card);
             registry.Register("bench", model, card);
             registry.Promote("bench", 1);
-            var brokerPort = FreePort();
+            var brokerPort = Measure.FreePort();
             string[] args =
             [
                 $"--Inspection:Model:Registry={registry.Root}", "--Inspection:Model:Name=bench", "--Inspection:Model:Providers:0=Cpu",
                 "--Inspection:Model:RegistryPollInterval=00:00:00.100", $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort}",
                 $"--Inspection:Mqtt:Queue:Directory={Path.Combine(root, "queue")}", "--Inspection:Evidence:Enabled=false",
-                $"--Inspection:Http:Url=http://127.0.0.1:{FreePort()}", "--Logging:LogLevel:Default=Warning",
+                $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}", "--Logging:LogLevel:Default=Warning",
                 "--Inspection:Cameras:0:Id=cam", $"--Inspection:Cameras:0:Uri={clip}", "--Inspection:Cameras:0:Loop=true", "--Inspection:Cameras:0:Integrity:Enabled=false",
             ];
             var (app, problems) = WorkerApp.Build(args);
@@ -111,12 +111,5 @@ internal static class SwapBenchmark
         Console.WriteLine($"Machine: {Measure.Machine()}.");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Normal gaps between results ({sorted.Length}): p50 {At(0.5):0.0} ms, p99 {At(0.99):0.0} ms, max {sorted[^1]:0.0} ms."));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Longest gap around each of {swaps.Count} swaps: {string.Join(", ", around.Select(g => g.ToString("0.0", CultureInfo.InvariantCulture)))} ms; worst / normal p50 = {around.Max() / At(0.5):0.00}, worst / normal max = {around.Max() / sorted[^1]:0.00}."));
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -107,7 +107,7 @@ internal static class WorkerBenchmark
     private static async Task<(double P50, double P99, int Count, double PublishP50, double PublishP99)> LiveLatencyAsync(string model, string clip, int sources, int seconds)
     {
         using var folder = new TemporaryFolder();
-        var brokerPort = FreePort();
+        var brokerPort = Measure.FreePort();
         var args = Arguments(model, clip, sources, 8, folder.Path, realtime: true, brokerPort);
         var (app, problems) = WorkerApp.Build(args);
         if (app is null)
@@ -156,10 +156,10 @@ internal static class WorkerBenchmark
             $"--Inspection:Model:ModelPath={model}",
             $"--Inspection:Model:Providers:0=Cpu",
             $"--Inspection:Batching:MaxBatchSize={batch}",
-            $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort ?? FreePort()}",
+            $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort ?? Measure.FreePort()}",
             $"--Inspection:Mqtt:Queue:Directory={Path.Combine(folder, "queue")}",
             $"--Inspection:Evidence:Enabled=false",
-            $"--Inspection:Http:Url=http://127.0.0.1:{FreePort()}",
+            $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}",
             "--Logging:LogLevel:Default=Warning",
         };
         for (var i = 0; i < sources; i++)
@@ -200,13 +200,6 @@ internal static class WorkerBenchmark
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(p * sorted.Length))];
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private sealed class TemporaryFolder : IDisposable

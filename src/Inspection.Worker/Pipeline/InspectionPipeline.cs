@@ -145,9 +145,6 @@ public sealed class InspectionPipeline : BackgroundService
                     if (_model.Shadow is { } shadow && shadow.Samples())
                     {
                         shadow.Compare(batch, serving.Info.Names, rules, rules.Thresholds);
-                        _metrics.ShadowFrames.WithLabels(shadow.Candidate.ToString()).IncTo(shadow.Frames);
-                        _metrics.ShadowVerdictAgreement.WithLabels(shadow.Candidate.ToString()).Set(shadow.VerdictAgreement);
-                        _metrics.ShadowDetectionAgreement.WithLabels(shadow.Candidate.ToString()).Set(shadow.DetectionAgreement);
                     }
                 }
                 finally
@@ -284,8 +281,7 @@ public sealed class InspectionPipeline : BackgroundService
                 throw new InspectionInputException($"camera '{feed.Id}' inspects continuously; give it Mode: Triggered to inspect on triggers");
             }
 
-            var trigger = PendingTrigger.Parse(feed.Id, message.Payload.Span, DateTimeOffset.UtcNow);
-            trigger = new PendingTrigger { CameraId = trigger.CameraId, PartId = trigger.PartId, Time = trigger.Time, CorrelationData = message.CorrelationData, ResponseTopic = message.ResponseTopic };
+            var trigger = PendingTrigger.Parse(feed.Id, message.Payload.Span, DateTimeOffset.UtcNow, message.CorrelationData, message.ResponseTopic);
             _cameraMetrics[feed.Id].Trigger("received").Inc();
             _ = WatchDeadlineAsync(trigger, feed.Options.TriggerDeadline);
             if (feed.Source.State != SourceState.Streaming)
@@ -397,7 +393,9 @@ public sealed class InspectionPipeline : BackgroundService
 
         public Counter.Child Verdict(Verdict verdict) => _verdicts[(int)verdict];
 
-        public Counter.Child Defect(string className) => metrics.Defects.WithLabels(camera, className);
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Counter.Child> _defects = new(StringComparer.Ordinal);
+
+        public Counter.Child Defect(string className) => _defects.GetOrAdd(className, name => metrics.Defects.WithLabels(camera, name));
 
         public Counter.Child Trigger(string outcome) => metrics.Triggers.WithLabels(camera, outcome);
     }

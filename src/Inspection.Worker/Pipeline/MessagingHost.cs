@@ -14,6 +14,7 @@ namespace Inspection.Worker.Pipeline;
 public sealed class MessagingHost : IHostedService, IAsyncDisposable
 {
     private readonly MqttOptions _options;
+    private readonly TimeSpan _shutdown;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private EmbeddedBroker? _broker;
@@ -22,6 +23,7 @@ public sealed class MessagingHost : IHostedService, IAsyncDisposable
     public MessagingHost(IOptions<InspectionOptions> options, WorkerMetrics metrics, ILoggerFactory loggers)
     {
         _options = options.Value.Mqtt;
+        _shutdown = options.Value.ShutdownTimeout;
         _loggers = loggers;
         _logger = loggers.CreateLogger<MessagingHost>();
         Publisher = new MqttPublisher(_options, loggers.CreateLogger<MqttPublisher>());
@@ -55,8 +57,10 @@ public sealed class MessagingHost : IHostedService, IAsyncDisposable
     /// <summary>Waits (within the shutdown's time) for the queue to reach the broker; what does not stays on disk for the next start.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        var deadline = TimeSpan.FromSeconds(5);
-        if (!await Publisher.FlushAsync(deadline).ConfigureAwait(false))
+        // Within what is left of the shutdown's time: the host cancels the token when it runs out.
+        var flushed = Publisher.FlushAsync(_shutdown);
+        await Task.WhenAny(flushed, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
+        if (!flushed.IsCompletedSuccessfully || !flushed.Result)
         {
             _logger.LogWarning("{Count} MQTT messages were not acknowledged before shutdown; they stay in {Queue} and go out at the next start.", Publisher.Counters.QueueDepth, _options.Queue.Directory);
         }

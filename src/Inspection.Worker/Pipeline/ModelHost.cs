@@ -94,7 +94,7 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
     public async Task<ShadowRun> StartShadowAsync(RegisteredModel candidate, double sampleRate)
     {
         var loaded = await Task.Run(() => LoadChecked(candidate, contractWith: Serving)).ConfigureAwait(false);
-        var run = new ShadowRun(loaded, sampleRate);
+        var run = new ShadowRun(loaded, sampleRate, metrics);
         await StopShadowAsync().ConfigureAwait(false);
         Volatile.Write(ref _shadow, run);
         _logger.LogInformation("Shadow mode: {Candidate} inspects {Rate:P0} of the batches beside {Serving}.", loaded, sampleRate, Serving);

@@ -35,7 +35,7 @@ public sealed class PendingTrigger
     public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
 
     /// <summary>Reads {"partId": "...", "time": ...}; time is ISO 8601 or Unix milliseconds and may be left out.</summary>
-    public static PendingTrigger Parse(string cameraId, ReadOnlySpan<byte> payload, DateTimeOffset now)
+    public static PendingTrigger Parse(string cameraId, ReadOnlySpan<byte> payload, DateTimeOffset now, ReadOnlyMemory<byte> correlationData = default, string? responseTopic = null)
     {
         JsonDocument document;
         try
@@ -72,7 +72,7 @@ public sealed class PendingTrigger
                 };
             }
 
-            return new PendingTrigger { CameraId = cameraId, PartId = partId, Time = time };
+            return new PendingTrigger { CameraId = cameraId, PartId = partId, Time = time, CorrelationData = correlationData, ResponseTopic = responseTopic };
         }
     }
 }

@@ -1,4 +1,6 @@
 using Inspection.Core;
+using Inspection.Worker.Observability;
+using Prometheus;
 using Inspection.Worker.Rules;
 
 namespace Inspection.Worker.Pipeline;
@@ -7,8 +9,11 @@ namespace Inspection.Worker.Pipeline;
 /// A candidate model inspecting a sample of live batches beside the serving model, its results compared and
 /// never published: how often its verdict agrees, and how many detections match (same class, IoU at least 0.5).
 /// </summary>
-public sealed class ShadowRun(ServingModel candidate, double sampleRate)
+public sealed class ShadowRun(ServingModel candidate, double sampleRate, WorkerMetrics metrics)
 {
+    private readonly Counter.Child _framesMetric = metrics.ShadowFrames.WithLabels(candidate.ToString());
+    private readonly Gauge.Child _verdictMetric = metrics.ShadowVerdictAgreement.WithLabels(candidate.ToString());
+    private readonly Gauge.Child _detectionMetric = metrics.ShadowDetectionAgreement.WithLabels(candidate.ToString());
     private readonly List<Detection>[] _results = [.. Enumerable.Range(0, 64).Select(_ => new List<Detection>())];
     private readonly List<Detection> _kept = [];
     private long _batches;
@@ -53,6 +58,10 @@ public sealed class ShadowRun(ServingModel candidate, double sampleRate)
                 Interlocked.Increment(ref _verdictAgreements);
             }
         }
+
+        _framesMetric.IncTo(Frames);
+        _verdictMetric.Set(VerdictAgreement);
+        _detectionMetric.Set(DetectionAgreement);
     }
 
     /// <summary>The candidate's detections with the serving model's class ids (matched by name), for the serving model's rules.</summary>
