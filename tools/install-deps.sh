@@ -6,11 +6,13 @@ set -euo pipefail
 scope="${1:-test}"
 runtime_packages=(
   libgtk-3-0   # OpenCvSharp's native library links against GTK 3
+  libatomic1   # ... and against libatomic, which minimal images lack
   ffmpeg       # network camera streams (RTSP, RTMP, SRT, HLS) are pulled by a child ffmpeg process
 )
 test_packages=(
   mosquitto mosquitto-clients openssl   # a real MQTT broker, mosquitto_sub, certificates for TLS tests
   procps                                # kill, to stop test servers politely (not essential on minimal images)
+  protobuf-compiler                     # protoc --decode_raw: the tests' Sparkplug host reads payloads without our generated code
   prometheus                            # promtool check metrics, and a real Prometheus server scraping the worker
   # A real RTSP server for the camera tests: GStreamer's gst-rtsp-server, driven from Debian's python3
   python3-gi gir1.2-gst-rtsp-server-1.0
