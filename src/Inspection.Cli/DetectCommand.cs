@@ -145,23 +145,7 @@ internal static class DetectCommand
 
                     writer.WriteNumber("width", item.Image.Width);
                     writer.WriteNumber("height", item.Image.Height);
-                    writer.WriteStartArray("detections");
-                    foreach (var d in detections)
-                    {
-                        writer.WriteStartObject();
-                        writer.WriteNumber("classId", d.ClassId);
-                        writer.WriteString("class", names.ClassName(d.ClassId));
-                        writer.WriteNumber("score", Math.Round(d.Score, 4));
-                        writer.WriteStartArray("box");
-                        writer.WriteNumberValue(Math.Round(d.Box.X1, 2));
-                        writer.WriteNumberValue(Math.Round(d.Box.Y1, 2));
-                        writer.WriteNumberValue(Math.Round(d.Box.X2, 2));
-                        writer.WriteNumberValue(Math.Round(d.Box.Y2, 2));
-                        writer.WriteEndArray();
-                        writer.WriteEndObject();
-                    }
-
-                    writer.WriteEndArray();
+                    DetectionJson.WriteArray(writer, "detections", detections, names.ClassName);
                     writer.WriteEndObject();
                 }
 

@@ -12,18 +12,6 @@ internal sealed record MediaItem(string Source, int? Frame, Mat Image, double Fp
 /// <summary>Reads what <c>inspection detect --source</c> names: an image, a folder of images, or a video file.</summary>
 internal static class MediaInput
 {
-    private static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm", ".jp2", ".dib",
-    };
-
-    private static readonly HashSet<string> VideoExtensions = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".gif",
-    };
-
-    public static bool IsVideo(string path) => VideoExtensions.Contains(Path.GetExtension(path));
-
     /// <summary>
     /// Yields the source's pictures in order. A single bad file throws; a bad file in a folder is reported
     /// through <paramref name="skipped"/> and the rest still run.
@@ -33,12 +21,12 @@ internal static class MediaInput
         if (Directory.Exists(source))
         {
             var files = Directory.EnumerateFiles(source)
-                .Where(f => ImageExtensions.Contains(Path.GetExtension(f)) && !Path.GetFileName(f).StartsWith("._", StringComparison.Ordinal))
+                .Where(f => MediaFiles.IsImage(f) && !Path.GetFileName(f).StartsWith("._", StringComparison.Ordinal))
                 .Order(StringComparer.Ordinal)
                 .ToList();
             if (files.Count == 0)
             {
-                throw new InspectionInputException($"Folder '{source}' holds no images ({string.Join(", ", ImageExtensions.Order())}).");
+                throw new InspectionInputException($"Folder '{source}' holds no images ({string.Join(", ", MediaFiles.ImageExtensions)}).");
             }
 
             foreach (var file in files)
@@ -67,7 +55,7 @@ internal static class MediaInput
             throw new InspectionInputException($"Source '{source}' does not exist; give an image, a folder of images or a video file.");
         }
 
-        if (IsVideo(source))
+        if (MediaFiles.IsVideo(source))
         {
             foreach (var frame in ReadVideo(source))
             {

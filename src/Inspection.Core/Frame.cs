@@ -57,9 +57,6 @@ public sealed class Frame : IDisposable
     public int Width => Image.Width;
     public int Height => Image.Height;
 
-    /// <summary>Time since capture on the monotonic clock.</summary>
-    public TimeSpan Age => Stopwatch.GetElapsedTime(CaptureTimestamp);
-
     /// <summary>Fills in a frame taken from a pool; called by the producer before it hands the frame on.</summary>
     public void Stamp(string cameraId, long sequence, ImageView image, long captureTimestamp, DateTimeOffset captureTime)
     {

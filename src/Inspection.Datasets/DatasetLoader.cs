@@ -12,7 +12,6 @@ namespace Inspection.Datasets;
 /// </summary>
 public static class DatasetLoader
 {
-    public static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"];
     private static readonly string[] SplitNames = ["train", "val", "test"];
     private static readonly Dictionary<string, string[]> FolderAliases = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -243,7 +242,7 @@ public static class DatasetLoader
     }
 
     internal static List<string> ImagesIn(string folder) => Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-        .Where(f => ImageExtensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase) && !Path.GetFileName(f).StartsWith("._", StringComparison.Ordinal))
+        .Where(f => MediaFiles.IsImage(f) && !Path.GetFileName(f).StartsWith("._", StringComparison.Ordinal))
         .Order(StringComparer.Ordinal)
         .ToList();
 

@@ -122,8 +122,8 @@ internal static class VocLoader
         var image = Path.Combine(images, fileName);
         if (!File.Exists(image))
         {
-            var withExtension = DatasetLoader.ImageExtensions.Select(e => Path.Combine(images, fileName + e)).FirstOrDefault(File.Exists)
-                                ?? DatasetLoader.ImageExtensions.Select(e => Path.Combine(images, Path.GetFileNameWithoutExtension(xml) + e)).FirstOrDefault(File.Exists);
+            var withExtension = MediaFiles.ImageExtensions.Select(e => Path.Combine(images, fileName + e)).FirstOrDefault(File.Exists)
+                                ?? MediaFiles.ImageExtensions.Select(e => Path.Combine(images, Path.GetFileNameWithoutExtension(xml) + e)).FirstOrDefault(File.Exists);
             if (withExtension is null)
             {
                 problems.Add(new(ProblemSeverity.Warning, "missing-image", xml, $"names image '{fileName}', which is not in {images}; skipped"));

@@ -51,23 +51,7 @@ public static class ResultJson
         json.WriteNumber("height", result.Height);
         json.WriteEndObject();
         json.WriteNumber("inferenceMs", Math.Round(result.InferenceLatency.TotalMilliseconds, 2));
-        json.WriteStartArray("detections");
-        foreach (var d in result.Detections)
-        {
-            json.WriteStartObject();
-            json.WriteNumber("classId", d.ClassId);
-            json.WriteString("class", result.ClassName(d.ClassId));
-            json.WriteNumber("score", Math.Round(d.Score, 4));
-            json.WriteStartArray("box");
-            json.WriteNumberValue(Math.Round(d.Box.X1, 1));
-            json.WriteNumberValue(Math.Round(d.Box.Y1, 1));
-            json.WriteNumberValue(Math.Round(d.Box.X2, 1));
-            json.WriteNumberValue(Math.Round(d.Box.Y2, 1));
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        json.WriteEndArray();
+        DetectionJson.WriteArray(json, "detections", result.Detections, result.ClassName);
         json.WriteEndObject();
     }
 

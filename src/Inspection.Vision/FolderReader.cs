@@ -1,3 +1,4 @@
+using Inspection.Core;
 using Microsoft.Extensions.FileSystemGlobbing;
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
@@ -7,8 +8,6 @@ namespace Inspection.Vision;
 /// <summary>A folder (or a glob) of images played as a camera at a set rate, in name order, optionally in a loop.</summary>
 internal sealed class FolderReader(CameraOptions options, SourceLocation location, ILogger logger, CancellationToken cancel) : IFrameReader
 {
-    private static readonly string[] Extensions = [".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"];
-
     private readonly Pacer _pacer = new(cancel);
     private List<string> _files = [];
     private int _next;
@@ -19,7 +18,7 @@ internal sealed class FolderReader(CameraOptions options, SourceLocation locatio
         _files = List(location.Target);
         if (_files.Count == 0)
         {
-            throw new SourceException($"Camera '{options.Id}': '{location.Target}' holds no images ({string.Join(", ", Extensions)}).", retryable: false);
+            throw new SourceException($"Camera '{options.Id}': '{location.Target}' holds no images ({string.Join(", ", MediaFiles.ImageExtensions)}).", retryable: false);
         }
 
         using var first = Cv2.ImRead(_files[0], ImreadModes.Color);
@@ -76,7 +75,7 @@ internal sealed class FolderReader(CameraOptions options, SourceLocation locatio
         if (Directory.Exists(target))
         {
             return Directory.EnumerateFiles(target)
-                .Where(f => Extensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase) && !Path.GetFileName(f).StartsWith("._", StringComparison.Ordinal))
+                .Where(f => MediaFiles.IsImage(f) && !Path.GetFileName(f).StartsWith("._", StringComparison.Ordinal))
                 .Order(StringComparer.Ordinal)
                 .ToList();
         }

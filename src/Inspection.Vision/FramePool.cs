@@ -18,7 +18,6 @@ internal sealed class FramePool : IFrameRecycler, IDisposable
 
     public FramePool(int capacity)
     {
-        Capacity = capacity;
         _available = new SemaphoreSlim(capacity, capacity);
         for (var i = 0; i < capacity; i++)
         {
@@ -27,11 +26,6 @@ internal sealed class FramePool : IFrameRecycler, IDisposable
             _free.Push(slot);
         }
     }
-
-    public int Capacity { get; }
-
-    /// <summary>Frames lent out and not yet returned.</summary>
-    public int InUse => Capacity - _available.CurrentCount;
 
     /// <summary>Takes a free buffer, waiting up to <paramref name="timeout"/>; null when none came free.</summary>
     public Slot? TryRent(TimeSpan timeout, CancellationToken cancel)

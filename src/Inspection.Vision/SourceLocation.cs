@@ -4,7 +4,6 @@ namespace Inspection.Vision;
 public sealed record SourceLocation(SourceKind Kind, string Target, string Display)
 {
     private static readonly string[] FfmpegSchemes = ["rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp"];
-    private static readonly string[] VideoExtensions = [".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".h264", ".h265", ".hevc", ".mjpeg"];
 
     /// <summary>Works out the kind of source from the URI (unless configured) and checks what can be checked now.</summary>
     public static SourceLocation Resolve(CameraOptions options)
@@ -39,8 +38,6 @@ public sealed record SourceLocation(SourceKind Kind, string Target, string Displ
 
     /// <summary>A file or folder ends (unless it loops); a stream or device does not.</summary>
     public bool IsFinite => Kind is SourceKind.File or SourceKind.Folder || (Kind == SourceKind.Ffmpeg && File.Exists(Target));
-
-    public static bool IsVideoFile(string path) => VideoExtensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The URI with any password replaced, safe for logs and messages.</summary>
     public static string Mask(string uri)
