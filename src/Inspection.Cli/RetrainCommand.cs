@@ -79,11 +79,11 @@ internal static class RetrainCommand
         var report = await new Retrainer(options, logger).RunAsync(cancel);
         if (mqtt is not null)
         {
-            await using var publisher = new MqttPublisher(mqtt, logger);
+            await using var publisher = new MqttSession(mqtt, logger);
             publisher.Start();
             await publisher.EnqueueAsync(new OutboundMessage
             {
-                Topic = $"{publisher.Topics.LineRoot}/{MqttTopics.ServiceSegment}/retrain",
+                Topic = publisher.Topics.ServiceEvent("retrain"),
                 Payload = JsonSerializer.SerializeToUtf8Bytes(new { report.Name, current = report.Current, candidate = report.Candidate, report.Promoted, report.Decision, report.RunFolder, durationSeconds = Math.Round(report.Duration.TotalSeconds, 1) }),
             }, cancel);
             if (!await publisher.FlushAsync(TimeSpan.FromSeconds(15)))

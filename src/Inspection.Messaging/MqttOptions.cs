@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Inspection.Core;
 
 namespace Inspection.Messaging;
 
@@ -82,6 +83,18 @@ public sealed class MqttOptions
     public int MaxInFlight { get; set; } = 256;
 
     public DiskQueueOptions Queue { get; set; } = new() { Directory = "data/mqtt-queue" };
+
+    /// <summary>
+    /// Publish results and camera states as JSON (docs/mqtt.md). False when another output (Sparkplug B) carries
+    /// them instead; triggers, commands, their replies and service events still use this session.
+    /// </summary>
+    public bool JsonResults { get; set; } = true;
+
+    /// <summary>
+    /// The buffer in front of the JSON results: it only waits for an append to the disk queue (whose own
+    /// <see cref="DiskQueueOptions.FullPolicy"/> governs broker outages), so by default it blocks and loses nothing.
+    /// </summary>
+    public SinkBufferOptions Buffer { get; set; } = new() { Policy = SinkFullPolicy.Block };
 
     /// <summary>The embedded broker's port on 127.0.0.1, used when <see cref="Host"/> is empty.</summary>
     [Range(1, 65535)]

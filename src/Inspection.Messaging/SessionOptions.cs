@@ -30,11 +30,14 @@ internal static class SessionOptions
         }
     }
 
-    public static MqttClientOptionsBuilder Build(MqttOptions options, string clientId)
+    /// <param name="host">Another broker than <paramref name="options"/>' one, with the same credentials and TLS.</param>
+    public static MqttClientOptionsBuilder Build(MqttOptions options, string clientId, string? host = null, int? port = null)
     {
+        var (server, serverPort) = host is { Length: > 0 } ? (host, port ?? options.Port)
+            : options.UsesEmbeddedBroker ? ("127.0.0.1", port ?? options.EmbeddedBrokerPort) : (options.Host!, port ?? options.Port);
         var builder = new MqttClientOptionsBuilder()
             .WithClientId(clientId)
-            .WithTcpServer(options.UsesEmbeddedBroker ? "127.0.0.1" : options.Host, options.UsesEmbeddedBroker ? options.EmbeddedBrokerPort : options.Port)
+            .WithTcpServer(server, serverPort)
             .WithProtocolVersion(options.Protocol == MqttProtocol.V500 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311)
             .WithKeepAlivePeriod(options.KeepAlive)
             .WithTimeout(options.ConnectTimeout);
@@ -47,7 +50,7 @@ internal static class SessionOptions
         {
             builder.WithTlsOptions(tls =>
             {
-                tls.UseTls().WithTargetHost(options.Host ?? "127.0.0.1");
+                tls.UseTls().WithTargetHost(server);
                 if (options.CaFile is { Length: > 0 } caFile)
                 {
                     tls.WithTrustChain([X509CertificateLoader.LoadCertificateFromFile(caFile)]);

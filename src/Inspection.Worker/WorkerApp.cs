@@ -3,13 +3,19 @@ using Inspection.Vision;
 using Inspection.Worker.Configuration;
 using Inspection.Worker.Evidence;
 using Inspection.Worker.Observability;
+using Inspection.Messaging;
+using Inspection.Messaging.Sparkplug;
+using Inspection.Worker.Control;
+using Inspection.Worker.Output;
 using Inspection.Worker.Pipeline;
+using Inspection.Worker.Serving;
 using Inspection.Worker.Rules;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -113,16 +119,7 @@ public static class WorkerApp
         });
         builder.WebHost.UseUrls(options.Http.Url);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
-        builder.Services.AddSingleton(Options.Create(options));
-        builder.Services.AddSingleton<WorkerMetrics>();
-        builder.Services.AddSingleton<RuleBook>();
-
-        // Started in this order, stopped in reverse: MQTT first up and last down, the pipeline last up and first down.
-        AddHosted<MessagingHost>(builder.Services);
-        AddHosted<EvidenceStore>(builder.Services);
-        AddHosted<ModelHost>(builder.Services);
-        AddHosted<InspectionPipeline>(builder.Services);
-        AddHosted<ModelControl>(builder.Services);
+        AddServices(builder.Services, options);
         builder.Services.AddHostedService<StartupBanner>();
         builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
 
@@ -131,6 +128,37 @@ public static class WorkerApp
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = ReadinessCheck.WriteAsync });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = ReadinessCheck.WriteAsync });
         return (app, []);
+    }
+
+    /// <summary>
+    /// The worker's parts. The outputs are the <see cref="IResultSink"/> registrations: a new output is one class
+    /// and one options section, registered here; the pipeline does not change.
+    /// </summary>
+    public static void AddServices(IServiceCollection services, InspectionOptions options)
+    {
+        services.AddSingleton(Options.Create(options));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<WorkerMetrics>();
+        services.AddSingleton<RuleBook>();
+        services.AddSingleton<CameraFeeds>();
+        services.AddSingleton<CommandRouter>();
+        services.AddSingleton<TriggerDesk>();
+        services.AddSingleton<IResultSink>(provider => new JsonResultSink(provider.GetRequiredService<MessagingHost>().Session, provider.GetRequiredService<TimeProvider>()));
+        if (options.Sparkplug.Enabled)
+        {
+            services.AddSingleton<IResultSink>(provider => new SparkplugSink(options.Mqtt, options.Sparkplug, provider.GetRequiredService<ILoggerFactory>().CreateLogger<SparkplugSink>()));
+        }
+
+        // Started in this order, stopped in reverse: requests are wired before MQTT connects, MQTT is up before
+        // the outputs and down after them, the pipeline is last up and first down.
+        AddHosted<RuleCommands>(services);
+        AddHosted<MqttRequests>(services);
+        AddHosted<MessagingHost>(services);
+        AddHosted<SinkFanOut>(services);
+        AddHosted<EvidenceStore>(services);
+        AddHosted<ModelHost>(services);
+        AddHosted<InspectionPipeline>(services);
+        AddHosted<ModelControl>(services);
     }
 
     private static void AddHosted<T>(IServiceCollection services)

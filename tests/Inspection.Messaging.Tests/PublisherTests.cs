@@ -56,7 +56,7 @@ public sealed class PublisherTests : IDisposable
         using var mosquittoSub = new MosquittoSub(broker.Port, "inspection/plant1/lineA/+/result");
         await Task.Delay(500); // mosquitto_sub subscribes
 
-        await using (var publisher = new MqttPublisher(Options(broker.Port)))
+        await using (var publisher = new MqttSession(Options(broker.Port)))
         {
             publisher.Start();
             for (var i = 1; i <= 5000; i++)
@@ -87,7 +87,7 @@ public sealed class PublisherTests : IDisposable
         using var broker = ServerProcess.Mosquitto(_folder.Path);
         await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/result");
         PublisherCounters counters;
-        await using (var publisher = new MqttPublisher(Options(broker.Port)))
+        await using (var publisher = new MqttSession(Options(broker.Port)))
         {
             publisher.Start();
             var outage = Task.CompletedTask;
@@ -128,7 +128,7 @@ public sealed class PublisherTests : IDisposable
     public async Task Results_queued_while_the_broker_is_down_survive_a_restart_of_the_process()
     {
         var port = ServerProcess.FreePort();
-        await using (var first = new MqttPublisher(Options(port)))
+        await using (var first = new MqttSession(Options(port)))
         {
             first.Start();
             for (var i = 1; i <= 500; i++)
@@ -143,7 +143,7 @@ public sealed class PublisherTests : IDisposable
 
         using var broker = ServerProcess.MosquittoOnPort(_folder.Path, port);
         await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/result");
-        await using (var second = new MqttPublisher(Options(port)))
+        await using (var second = new MqttSession(Options(port)))
         {
             Assert.Equal(550, second.Counters.QueueDepth);
             second.Start();
@@ -158,7 +158,7 @@ public sealed class PublisherTests : IDisposable
     public async Task Service_and_camera_status_are_retained_and_right_after_a_reconnect()
     {
         using var broker = ServerProcess.Mosquitto(_folder.Path);
-        await using (var publisher = new MqttPublisher(Options(broker.Port)))
+        await using (var publisher = new MqttSession(Options(broker.Port)))
         {
             publisher.Start();
             await publisher.PublishCameraStatusAsync(new SourceStatus("cam1", SourceState.Streaming, "640x360 h264", DateTimeOffset.UtcNow));
@@ -189,7 +189,7 @@ public sealed class PublisherTests : IDisposable
         using var broker = ServerProcess.Mosquitto(_folder.Path);
         using var proxy = new TcpProxy(broker.Port);
         await using var watcher = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/service/status", "will-watcher");
-        await using var publisher = new MqttPublisher(Options(proxy.Port));
+        await using var publisher = new MqttSession(Options(proxy.Port));
         publisher.Start();
         await WaitUntil(() => watcher.Snapshot().Any(m => Status(m) == "online"), TimeSpan.FromSeconds(10), "the service to announce itself online");
 
@@ -214,7 +214,7 @@ public sealed class PublisherTests : IDisposable
         var options = Options(broker.Port);
         options.Protocol = protocol;
         options.MessageExpirySeconds = 600;
-        await using (var publisher = new MqttPublisher(options))
+        await using (var publisher = new MqttSession(options))
         {
             publisher.Start();
             await publisher.PublishResultAsync(Result("cam1", 1));
@@ -246,7 +246,7 @@ public sealed class PublisherTests : IDisposable
         var options = Options(broker.Port);
         options.Username = "line-pc";
         options.Password = "wrong-password";
-        await using (var publisher = new MqttPublisher(options))
+        await using (var publisher = new MqttSession(options))
         {
             publisher.Start();
             await WaitUntil(() => publisher.LastError is not null, TimeSpan.FromSeconds(10), "the refusal");
@@ -259,7 +259,7 @@ public sealed class PublisherTests : IDisposable
         options.Password = null;
         options.PasswordFile = secretFile;
         options.Queue = new DiskQueueOptions { Directory = _folder.File("queue2") };
-        await using var right = new MqttPublisher(options);
+        await using var right = new MqttSession(options);
         right.Start();
         await WaitUntil(() => right.IsConnected, TimeSpan.FromSeconds(10), "a connection with the password from the file");
     }
@@ -273,7 +273,7 @@ public sealed class PublisherTests : IDisposable
         await using var broker = await EmbeddedBroker.StartAsync(options.EmbeddedBrokerPort, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         using var mosquittoSub = new MosquittoSub(options.EmbeddedBrokerPort, "inspection/#", "embedded-watcher");
         await Task.Delay(500);
-        await using (var publisher = new MqttPublisher(options))
+        await using (var publisher = new MqttSession(options))
         {
             publisher.Start();
             for (var i = 1; i <= 20; i++)
@@ -307,7 +307,7 @@ public sealed class PublisherTests : IDisposable
         var options = Options(0);
         options.Host = null;
         options.EmbeddedBrokerPort = port;
-        await using (var publisher = new MqttPublisher(options))
+        await using (var publisher = new MqttSession(options))
         {
             publisher.Start();
             await publisher.PublishResultAsync(Result("cam1", 1));
@@ -336,7 +336,7 @@ public sealed class PublisherTests : IDisposable
         var options = Options(broker.Port);
         options.UseTls = true;
 
-        await using (var untrusted = new MqttPublisher(options))
+        await using (var untrusted = new MqttSession(options))
         {
             untrusted.Start();
             await WaitUntil(() => untrusted.LastError is not null, TimeSpan.FromSeconds(10), "the certificate check to fail");
@@ -348,7 +348,7 @@ public sealed class PublisherTests : IDisposable
         options.Queue = new DiskQueueOptions { Directory = _folder.File("queue-tls") };
         using var watcher = new MosquittoSub(broker.Port, "inspection/#", "tls-watcher", "--cafile", ca);
         await Task.Delay(500);
-        await using (var trusted = new MqttPublisher(options))
+        await using (var trusted = new MqttSession(options))
         {
             trusted.Start();
             await trusted.PublishResultAsync(Result("cam1", 1));

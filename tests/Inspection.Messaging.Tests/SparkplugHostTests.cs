@@ -71,12 +71,12 @@ public sealed class SparkplugHostTests : IDisposable
     [Fact]
     public void SparkplugHost_rebirth_command_parses_with_the_generated_code()
     {
-        var command = Payload.Parser.ParseFrom(SparkplugHost.EncodeNodeCommand(SparkplugEdgeNode.RebirthMetric, true, 1_700_000_000_000));
+        var command = Payload.Parser.ParseFrom(SparkplugHost.EncodeNodeCommand(SparkplugSink.RebirthMetric, true, 1_700_000_000_000));
 
         Assert.Equal(1_700_000_000_000ul, command.Timestamp);
         Assert.False(command.HasSeq);
         var metric = Assert.Single(command.Metrics);
-        Assert.Equal(SparkplugEdgeNode.RebirthMetric, metric.Name);
+        Assert.Equal(SparkplugSink.RebirthMetric, metric.Name);
         Assert.Equal(1_700_000_000_000ul, metric.Timestamp);
         Assert.Equal((uint)DataType.Boolean, metric.Datatype);
         Assert.Equal(Metric.ValueOneofCase.BooleanValue, metric.ValueCase);
@@ -93,7 +93,7 @@ public sealed class SparkplugHostTests : IDisposable
         try
         {
             // The node's aliases and the device's overlap on purpose: alias 1 means bdSeq on one, Frames on the other.
-            await edge.PublishAsync("spBv1.0/Plant1/NBIRTH/LineA", Births(0, ("bdSeq", 1, DataType.UInt64), (SparkplugEdgeNode.RebirthMetric, 2, DataType.Boolean)));
+            await edge.PublishAsync("spBv1.0/Plant1/NBIRTH/LineA", Births(0, ("bdSeq", 1, DataType.UInt64), (SparkplugSink.RebirthMetric, 2, DataType.Boolean)));
             await edge.PublishAsync("spBv1.0/Plant1/DBIRTH/LineA/cam1", Births(1, ("Inspection/Frames", 1, DataType.UInt64), ("Model/Version", 2, DataType.String)));
             var data = new Payload { Timestamp = 3, Seq = 2 };
             data.Metrics.Add(new Metric { Alias = 1, LongValue = 42 });
@@ -133,9 +133,9 @@ public sealed class SparkplugHostTests : IDisposable
             await host.RebirthAsync("LineA");
             var ncmd = await edge.WaitForAsync("spBv1.0/Plant1/NCMD/LineA", Timeout);
             var rebirth = Assert.Single(Payload.Parser.ParseFrom(ncmd.Payload).Metrics);
-            Assert.Equal((SparkplugEdgeNode.RebirthMetric, (uint)DataType.Boolean, true), (rebirth.Name, rebirth.Datatype, rebirth.BooleanValue));
+            Assert.Equal((SparkplugSink.RebirthMetric, (uint)DataType.Boolean, true), (rebirth.Name, rebirth.Datatype, rebirth.BooleanValue));
             var own = await host.WaitForAsync(m => m.Type == "NCMD", Timeout, "the host's own NCMD");
-            Assert.Equal(true, own.Metric(SparkplugEdgeNode.RebirthMetric)!.Boolean);
+            Assert.Equal(true, own.Metric(SparkplugSink.RebirthMetric)!.Boolean);
             Assert.Equal(ncmd.Payload, own.Bytes);
 
             await host.DisposeAsync();

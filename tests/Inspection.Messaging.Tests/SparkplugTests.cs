@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using Google.Protobuf;
 using Inspection.Core;
 using Inspection.Messaging.Sparkplug;
@@ -9,7 +10,7 @@ using MQTTnet.Protocol;
 
 namespace Inspection.Messaging.Tests;
 
-/// <summary>The edge node against a real mosquitto; a subscriber decodes every message with the Sparkplug B schema.</summary>
+/// <summary>The Sparkplug sink against a real mosquitto; a subscriber decodes every message with the Sparkplug B schema.</summary>
 [Collection(nameof(PublisherTests))]
 public sealed class SparkplugTests : IDisposable
 {
@@ -20,18 +21,142 @@ public sealed class SparkplugTests : IDisposable
     private sealed record Message(string Type, string? Device, Payload Payload);
 
     [Fact]
-    public async Task Births_data_sequence_numbers_rebirth_and_death_follow_the_Sparkplug_rules()
+    public async Task Births_data_by_alias_sequence_numbers_rebirth_and_death_follow_the_Sparkplug_rules()
     {
         using var broker = ServerProcess.Mosquitto(_folder.Path);
         using var proxy = new TcpProxy(broker.Port);
+        var (host, received) = await HostAsync(broker.Port);
+        using var _ = host;
+
+        var mqtt = new MqttOptions { Host = "127.0.0.1", Port = proxy.Port, ClientId = "edge", ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), Queue = new DiskQueueOptions { Directory = _folder.File("q") } };
+        var sparkplug = new SparkplugOptions { GroupId = "Plant1", EdgeNodeId = "LineA", BdSeqFile = _folder.File("bdseq") };
+        var node = new SparkplugSink(mqtt, sparkplug);
+        await node.StartAsync(CancellationToken.None);
+        await WaitUntil(() => node.IsLive, "the node's birth");
+        await node.WriteAsync(SinkItem.ForStatus(new SourceStatus("cam1", SourceState.Streaming, "640x360", DateTimeOffset.UtcNow)), default);
+        await node.WriteAsync(SinkItem.ForStatus(new SourceStatus("cam2", SourceState.Streaming, "640x360", DateTimeOffset.UtcNow)), default);
+        await WaitUntil(() => Snapshot(received).Count(m => m.Type == "DBIRTH") == 2, "two DBIRTHs");
+
+        var births = Snapshot(received);
+        Assert.Equal(("NBIRTH", (string?)null), (births[0].Type, births[0].Device));
+        Assert.Equal(0ul, births[0].Payload.Seq);
+        var bdSeq = Named(births[0].Payload, "bdSeq").LongValue;
+        Assert.False(Named(births[0].Payload, SparkplugSink.RebirthMetric).BooleanValue);
+        Assert.Equal(["cam1", "cam2"], births.Where(m => m.Type == "DBIRTH").Select(m => m.Device).Order());
+        Assert.All(births[1].Payload.Metrics, m => Assert.True(m.HasName && m.HasAlias && m.HasDatatype));
+
+        // 300 results: a DBIRTH again when the model's classes appear, then a DDATA per frame by alias only, seq wrapping past 255.
+        for (var i = 1; i <= 300; i++)
+        {
+            await node.WriteAsync(SinkItem.ForResult(PublisherTests.Result("cam1", i)), default);
+        }
+
+        await WaitUntil(() => Snapshot(received).Count(m => m.Type == "DDATA") == 299, "a DDATA per frame after the rebirth");
+        var session = Snapshot(received);
+        var sequence = session.Select(m => m.Payload.Seq).ToList();
+        for (var i = 1; i < sequence.Count; i++)
+        {
+            Assert.Equal((sequence[i - 1] + 1) % 256, sequence[i]);
+        }
+
+        var reborn = session.Last(m => m.Type == "DBIRTH" && m.Device == "cam1").Payload;
+        Assert.Contains(reborn.Metrics, m => m.Name == "Inspection/Defects/dent");
+        var names = reborn.Metrics.ToDictionary(m => m.Alias, m => m.Name);
+        Assert.Equal(1ul, Metric(reborn, names, "Inspection/Sequence").LongValue);
+        var data = session.Where(m => m.Type == "DDATA").ToList();
+        Assert.All(data, m => Assert.Equal("cam1", m.Device));
+        Assert.All(data.SelectMany(m => m.Payload.Metrics), m => Assert.False(m.HasName));
+        Assert.Equal(Enumerable.Range(2, 299).Select(i => (ulong)i), data.Select(m => Metric(m.Payload, names, "Inspection/Sequence").LongValue));
+        Assert.All(data.Where(m => Metric(m.Payload, names, "Inspection/Sequence").LongValue % 10 == 0), m => Assert.Equal("NG", Metric(m.Payload, names, "Inspection/Verdict").StringValue));
+        Assert.DoesNotContain(data, m => m.Payload.Metrics.Any(x => names[x.Alias] == "Model/Version")); // unchanged, so not sent
+
+        // A camera that stops streaming: DDEATH; it returns: DBIRTH.
+        await node.WriteAsync(SinkItem.ForStatus(new SourceStatus("cam2", SourceState.Reconnecting, "connection refused", DateTimeOffset.UtcNow)), default);
+        await WaitUntil(() => Snapshot(received).Any(m => m.Type == "DDEATH" && m.Device == "cam2"), "cam2's DDEATH");
+        await node.WriteAsync(SinkItem.ForStatus(new SourceStatus("cam2", SourceState.Streaming, "640x360", DateTimeOffset.UtcNow)), default);
+        await WaitUntil(() => Snapshot(received).Count(m => m.Type == "DBIRTH" && m.Device == "cam2") == 2, "cam2's new DBIRTH");
+
+        // A DCMD is refused (threshold changes need authorisation); an NCMD rebirth sends NBIRTH with seq 0 and the same bdSeq, then the DBIRTHs.
+        await host.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("spBv1.0/Plant1/DCMD/LineA/cam1").WithPayload(Command("Rules/Confidence/dent", 0.99).ToByteArray()).Build());
+        await WaitUntil(() => node.CommandsRefused == 1, "the DCMD refused");
+        var before = Count(received);
+        await host.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("spBv1.0/Plant1/NCMD/LineA").WithPayload(Rebirth().ToByteArray()).Build());
+        await WaitUntil(() => Snapshot(received).Skip(before).Count(m => m.Type == "DBIRTH") == 2, "the rebirth");
+        var rebirth = Snapshot(received).Skip(before).ToList();
+        Assert.Equal("NBIRTH", rebirth[0].Type);
+        Assert.Equal(0ul, rebirth[0].Payload.Seq);
+        Assert.Equal(bdSeq, Named(rebirth[0].Payload, "bdSeq").LongValue);
+        Assert.Equal(300ul, Named(rebirth.First(m => m.Device == "cam1").Payload, "Totals/Frames").LongValue);
+
+        // Killed: the broker publishes the Will, an NDEATH with the same bdSeq.
+        proxy.Cut();
+        await WaitUntil(() => Snapshot(received).Any(m => m.Type == "NDEATH"), "the NDEATH");
+        Assert.Equal(bdSeq, Named(Snapshot(received).Last(m => m.Type == "NDEATH").Payload, "bdSeq").LongValue);
+        await node.DisposeAsync();
+
+        // Every CONNECT carries the next bdSeq, kept across restarts of the process.
+        mqtt.Port = broker.Port;
+        await using var again = new SparkplugSink(mqtt, sparkplug);
+        await again.StartAsync(CancellationToken.None);
+        await WaitUntil(() => Snapshot(received).Count(m => m.Type == "NBIRTH") == 3, "the next birth");
+        var next = Named(Snapshot(received).Last(m => m.Type == "NBIRTH").Payload, "bdSeq").LongValue;
+        Assert.Equal(again.BirthDeathSequence, next);
+        Assert.InRange((next + 256 - bdSeq) % 256, 1ul, 255ul);
+        Assert.Equal(next.ToString(System.Globalization.CultureInfo.InvariantCulture), File.ReadAllText(sparkplug.BdSeqFile));
+    }
+
+    [Fact]
+    public async Task With_a_primary_host_the_node_publishes_only_while_its_STATE_is_online()
+    {
+        using var broker = ServerProcess.Mosquitto(_folder.Path);
+        var (host, received) = await HostAsync(broker.Port);
+        using var _ = host;
+        await State(host, online: false, timestamp: 1000);
+        var mqtt = new MqttOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = "edge", ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), Queue = new DiskQueueOptions { Directory = _folder.File("q") } };
+        await using var node = new SparkplugSink(mqtt, new SparkplugOptions { GroupId = "Plant1", EdgeNodeId = "LineA", BdSeqFile = _folder.File("bdseq"), PrimaryHostId = "scada" });
+        await node.StartAsync(CancellationToken.None);
+        await node.WriteAsync(SinkItem.ForStatus(new SourceStatus("cam1", SourceState.Streaming, null, DateTimeOffset.UtcNow)), default);
+        for (var i = 1; i <= 20; i++)
+        {
+            await node.WriteAsync(SinkItem.ForResult(PublisherTests.Result("cam1", i)), default);
+        }
+
+        await Task.Delay(1000);
+        Assert.Empty(Snapshot(received)); // the primary host is offline: no birth, no data
+
+        await State(host, online: true, timestamp: 2000);
+        await WaitUntil(() => Snapshot(received).Any(m => m.Type == "DBIRTH"), "the births once the host is online");
+        await node.WriteAsync(SinkItem.ForResult(PublisherTests.Result("cam1", 21)), default);
+        await WaitUntil(() => Snapshot(received).Any(m => m.Type == "DDATA"), "data once the host is online");
+
+        await State(host, online: true, timestamp: 1500); // stale: older than the last STATE seen
+        await State(host, online: false, timestamp: 3000);
+        await WaitUntil(() => Snapshot(received).Any(m => m.Type == "NDEATH"), "the NDEATH when the host goes offline");
+        var quiet = Count(received);
+        for (var i = 22; i <= 40; i++)
+        {
+            await node.WriteAsync(SinkItem.ForResult(PublisherTests.Result("cam1", i)), default);
+        }
+
+        await Task.Delay(1000);
+        Assert.Equal(quiet, Count(received)); // no DDATA while the host is offline
+
+        await State(host, online: true, timestamp: 4000);
+        await WaitUntil(() => Snapshot(received).Skip(quiet).Any(m => m.Type == "DBIRTH"), "a new birth when the host is back");
+        var rebirth = Snapshot(received).Skip(quiet).First(m => m.Type == "DBIRTH").Payload;
+        Assert.Equal(40ul, Named(rebirth, "Totals/Frames").LongValue); // what happened meanwhile is in the birth's totals
+    }
+
+    private static async Task<(IMqttClient Host, List<Message> Received)> HostAsync(int port)
+    {
         var received = new List<Message>();
-        using var host = new MqttClientFactory().CreateMqttClient();
+        var host = new MqttClientFactory().CreateMqttClient();
         host.ApplicationMessageReceivedAsync += e =>
         {
             var parts = e.ApplicationMessage.Topic.Split('/'); // spBv1.0/group/TYPE/node[/device]
-            if (parts[2] is "NCMD" or "DCMD")
+            if (parts[1] == "STATE" || parts[2] is "NCMD" or "DCMD")
             {
-                return Task.CompletedTask; // the host's own commands
+                return Task.CompletedTask; // the host's own messages
             }
 
             lock (received)
@@ -41,77 +166,32 @@ public sealed class SparkplugTests : IDisposable
 
             return Task.CompletedTask;
         };
-        await host.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port).WithClientId("scada-host").Build());
+        await host.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("scada-host").Build());
         await host.SubscribeAsync("spBv1.0/Plant1/#", MqttQualityOfServiceLevel.AtLeastOnce);
-
-        var mqtt = new MqttOptions { Host = "127.0.0.1", Port = proxy.Port, ClientId = "edge", Queue = new DiskQueueOptions { Directory = _folder.File("q") } };
-        var sparkplug = new SparkplugOptions { GroupId = "Plant1", EdgeNodeId = "LineA", DataInterval = TimeSpan.Zero, BdSeqFile = _folder.File("bdseq") };
-        var node = new SparkplugEdgeNode(mqtt, sparkplug);
-        node.AddCamera("cam1", "v1");
-        node.AddCamera("cam2", "v1");
-        node.Start();
-        await WaitUntil(() => Count(received) >= 3, "NBIRTH and two DBIRTHs");
-
-        var births = Snapshot(received);
-        Assert.Equal(("NBIRTH", (string?)null), (births[0].Type, births[0].Device));
-        Assert.Equal(0ul, births[0].Payload.Seq);
-        var bdSeq = Metric(births[0].Payload, "bdSeq").LongValue;
-        Assert.False(Metric(births[0].Payload, SparkplugEdgeNode.RebirthMetric).BooleanValue);
-        Assert.Equal(["cam1", "cam2"], births.Skip(1).Take(2).Select(m => m.Device).Order());
-        Assert.All(births.Skip(1).Take(2), m => Assert.Equal("DBIRTH", m.Type));
-        Assert.Equal("v1", Metric(births[1].Payload, "Model/Version").StringValue);
-
-        // 300 changes: DDATA with only what changed, seq counting on past 255 and wrapping to 0.
-        for (var i = 1; i <= 300; i++)
-        {
-            node.Record(PublisherTests.Result("cam1", i));
-            await Task.Delay(2);
-        }
-
-        await WaitUntil(() => Snapshot(received).Any(m => m.Type == "DDATA" && m.Payload.Metrics.Any(x => x.Name == "Inspection/Frames" && x.LongValue == 300)), "the last DDATA");
-        var session = Snapshot(received);
-        var sequence = session.Select(m => m.Payload.Seq).ToList();
-        for (var i = 1; i < sequence.Count; i++)
-        {
-            Assert.Equal((sequence[i - 1] + 1) % 256, sequence[i]);
-        }
-
-        Assert.True(session.Count > 256, $"only {session.Count} messages: the seq never wrapped");
-        var data = session.Where(m => m.Type == "DDATA").ToList();
-        Assert.All(data, m => Assert.Equal("cam1", m.Device));
-        Assert.All(data, m => Assert.DoesNotContain(m.Payload.Metrics, x => x.Name == "Model/Version")); // unchanged, so not sent
-        Assert.Contains(data, m => m.Payload.Metrics.Any(x => x.Name == "Inspection/Defects/dent")); // every tenth result is an NG with a dent
-
-        // Rebirth on the host's command: NBIRTH with seq 0 and the same bdSeq, then the DBIRTHs again.
-        var before = Count(received);
-        var rebirth = new Payload { Timestamp = 1 };
-        rebirth.Metrics.Add(new Payload.Types.Metric { Name = SparkplugEdgeNode.RebirthMetric, Datatype = (uint)DataType.Boolean, BooleanValue = true });
-        await host.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("spBv1.0/Plant1/NCMD/LineA").WithPayload(rebirth.ToByteArray()).Build());
-        await WaitUntil(() => Snapshot(received).Skip(before).Count(m => m.Type == "DBIRTH") == 2, "the rebirth");
-        var reborn = Snapshot(received).Skip(before).ToList();
-        Assert.Equal("NBIRTH", reborn[0].Type);
-        Assert.Equal(0ul, reborn[0].Payload.Seq);
-        Assert.Equal(bdSeq, Metric(reborn[0].Payload, "bdSeq").LongValue);
-        Assert.Equal(300ul, Metric(reborn.First(m => m.Device == "cam1").Payload, "Inspection/Frames").LongValue);
-
-        // Killed: the broker publishes the Will, an NDEATH with the same bdSeq.
-        proxy.Cut();
-        await WaitUntil(() => Snapshot(received).Any(m => m.Type == "NDEATH"), "the NDEATH");
-        Assert.Equal(bdSeq, Metric(Snapshot(received).Last(m => m.Type == "NDEATH").Payload, "bdSeq").LongValue);
-        await node.DisposeAsync();
-
-        // Every CONNECT carries the next bdSeq, kept across restarts of the process.
-        mqtt.Port = broker.Port;
-        await using var again = new SparkplugEdgeNode(mqtt, sparkplug);
-        again.Start();
-        await WaitUntil(() => Snapshot(received).Count(m => m.Type == "NBIRTH") == 3, "the next birth");
-        var next = Metric(Snapshot(received).Last(m => m.Type == "NBIRTH").Payload, "bdSeq").LongValue;
-        Assert.Equal(again.BirthDeathSequence, next);
-        Assert.InRange((next + 256 - bdSeq) % 256, 1ul, 255ul);
-        Assert.Equal(next.ToString(System.Globalization.CultureInfo.InvariantCulture), File.ReadAllText(sparkplug.BdSeqFile));
+        return (host, received);
     }
 
-    private static Payload.Types.Metric Metric(Payload payload, string name) => payload.Metrics.Single(m => m.Name == name);
+    private static Task State(IMqttClient host, bool online, long timestamp) => host.PublishAsync(new MqttApplicationMessageBuilder()
+        .WithTopic("spBv1.0/STATE/scada").WithRetainFlag().WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+        .WithPayload(Encoding.UTF8.GetBytes($"{{\"online\":{(online ? "true" : "false")},\"timestamp\":{timestamp}}}")).Build());
+
+    private static Payload Rebirth()
+    {
+        var rebirth = new Payload { Timestamp = 1 };
+        rebirth.Metrics.Add(new Payload.Types.Metric { Name = SparkplugSink.RebirthMetric, Datatype = (uint)DataType.Boolean, BooleanValue = true });
+        return rebirth;
+    }
+
+    private static Payload Command(string name, double value)
+    {
+        var command = new Payload { Timestamp = 1 };
+        command.Metrics.Add(new Payload.Types.Metric { Name = name, Datatype = (uint)DataType.Double, DoubleValue = value });
+        return command;
+    }
+
+    private static Payload.Types.Metric Named(Payload payload, string name) => payload.Metrics.Single(m => m.Name == name);
+
+    private static Payload.Types.Metric Metric(Payload payload, Dictionary<ulong, string> names, string name) => payload.Metrics.Single(m => names[m.Alias] == name);
 
     private static int Count(List<Message> received)
     {

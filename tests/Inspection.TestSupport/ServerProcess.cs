@@ -165,6 +165,18 @@ public sealed class ServerProcess : IDisposable
         throw new TimeoutException($"{_fileName} on port {Port} was not ready within 20 s: {string.Join('\n', Output)}");
     }
 
+    /// <summary>Freezes the server (SIGSTOP): it keeps its connections open and answers nothing, as a hung server does.</summary>
+    public void Pause() => Signal("-STOP");
+
+    /// <summary>Lets a paused server go on (SIGCONT).</summary>
+    public void Resume() => Signal("-CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", [signal, _process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
     /// <summary>Kills the server at once, as a crash or a pulled cable would.</summary>
     public void Kill()
     {

@@ -11,6 +11,7 @@ public sealed class WorkerProcess : IDisposable
 {
     private readonly Process _process;
     private readonly List<string> _lines = [];
+    private int _disposed;
 
     private WorkerProcess(Process process, int httpPort)
     {
@@ -134,15 +135,23 @@ public sealed class WorkerProcess : IDisposable
         return _process.ExitCode;
     }
 
-    public void Dispose()
+    /// <summary>SIGKILL, as a crash or a pulled plug: nothing of the worker runs any more, its connections just drop.</summary>
+    public void Kill()
     {
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
             _process.WaitForExit(5000);
         }
+    }
 
-        _process.Dispose();
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Kill();
+            _process.Dispose();
+        }
     }
 
     private void Add(string? line)

@@ -1,6 +1,6 @@
 using System.Text;
 using Inspection.Core;
-using Inspection.Worker.Pipeline;
+using Inspection.Worker.Control;
 
 namespace Inspection.Worker.Tests;
 

@@ -10,7 +10,7 @@ using MQTTnet.Protocol;
 namespace Inspection.Bench;
 
 /// <summary>
-/// Results per second at QoS 1 through MqttPublisher (JSON, the on-disk queue, a window of 256 unacknowledged)
+/// Results per second at QoS 1 through the JSON sink and MqttSession (JSON, the on-disk queue, a window of 256 unacknowledged)
 /// against raw MQTTnet publishing the same payloads with the same window to the same mosquitto, in the same run;
 /// and the publish latency (publish call to delivery at a subscriber) at a steady live rate.
 /// </summary>
@@ -46,7 +46,7 @@ internal static class MqttBenchmark
             raw.Add(rawRate);
             ours.Add(ourRate);
             ratios.Add(ourRate / rawRate);
-            Measure.Progress($"round {round}/{rounds}: raw MQTTnet {rawRate:0} msg/s, MqttPublisher {ourRate:0} results/s (ratio {ourRate / rawRate:0.00})");
+            Measure.Progress($"round {round}/{rounds}: raw MQTTnet {rawRate:0} msg/s, JSON sink {ourRate:0} results/s (ratio {ourRate / rawRate:0.00})");
         }
 
         var latencies = await LatencyAsync(broker.Port, Path.Combine(folder, "latency"), rate: 200, seconds: 10);
@@ -55,10 +55,10 @@ internal static class MqttBenchmark
         Console.WriteLine("| path | results/s |");
         Console.WriteLine("|---|---|");
         Console.WriteLine($"| raw MQTTnet, same payloads, 256 in flight | {Measure.Median(raw):0} |");
-        Console.WriteLine($"| MqttPublisher (JSON + on-disk queue + 256 in flight) | {Measure.Median(ours):0} |");
+        Console.WriteLine($"| JSON sink + MqttSession (JSON + on-disk queue + 256 in flight) | {Measure.Median(ours):0} |");
         Console.WriteLine($"| ratio | {Measure.Median(ratios):0.00} |");
         Console.WriteLine();
-        Console.WriteLine($"Publish latency at a live 200 results/s for 10 s (PublishResultAsync to delivery at an MQTTnet subscriber): p50 {Percentile(latencies, 0.5):0.0} ms, p99 {Percentile(latencies, 0.99):0.0} ms, max {latencies.Max():0.0} ms.");
+        Console.WriteLine($"Publish latency at a live 200 results/s for 10 s (WriteResultAsync to delivery at an MQTTnet subscriber): p50 {Percentile(latencies, 0.5):0.0} ms, p99 {Percentile(latencies, 0.99):0.0} ms, max {latencies.Max():0.0} ms.");
         Directory.Delete(folder, recursive: true);
     }
 
@@ -107,7 +107,8 @@ internal static class MqttBenchmark
     private static async Task<double> OursAsync(int port, InspectionResult[] results, string queue)
     {
         var options = new MqttOptions { Host = "127.0.0.1", Port = port, ClientId = "bench-ours", Site = "bench", Line = "ours", Queue = new DiskQueueOptions { Directory = queue } };
-        await using var publisher = new MqttPublisher(options);
+        await using var publisher = new MqttSession(options);
+        var sink = new JsonResultSink(publisher);
         publisher.Start();
         while (!publisher.IsConnected)
         {
@@ -117,12 +118,12 @@ internal static class MqttBenchmark
         var clock = Stopwatch.StartNew();
         foreach (var result in results)
         {
-            await publisher.PublishResultAsync(result);
+            await sink.WriteResultAsync(result);
         }
 
         if (!await publisher.FlushAsync(TimeSpan.FromMinutes(2)))
         {
-            throw new InvalidOperationException($"MqttPublisher did not flush: {publisher.LastError}");
+            throw new InvalidOperationException($"the MQTT session did not flush: {publisher.LastError}");
         }
 
         return results.Length / clock.Elapsed.TotalSeconds;
@@ -152,7 +153,8 @@ internal static class MqttBenchmark
         await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("inspection/bench/latency/+/result", MqttQualityOfServiceLevel.AtLeastOnce).Build());
 
         var options = new MqttOptions { Host = "127.0.0.1", Port = port, ClientId = "bench-latency", Site = "bench", Line = "latency", Queue = new DiskQueueOptions { Directory = queue } };
-        await using var publisher = new MqttPublisher(options);
+        await using var publisher = new MqttSession(options);
+        var sink = new JsonResultSink(publisher);
         publisher.Start();
         while (!publisher.IsConnected)
         {
@@ -173,7 +175,7 @@ internal static class MqttBenchmark
                 sent[i] = Stopwatch.GetTimestamp();
             }
 
-            await publisher.PublishResultAsync(Result(i) with { Verdict = Verdict.Ok, Detections = [] });
+            await sink.WriteResultAsync(Result(i) with { Verdict = Verdict.Ok, Detections = [] });
         }
 
         await publisher.FlushAsync(TimeSpan.FromSeconds(30));

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Inspection.Models;
 using Inspection.Worker;
-using Inspection.Worker.Pipeline;
+using Inspection.Worker.Serving;
 using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 

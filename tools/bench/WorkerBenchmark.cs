@@ -5,6 +5,7 @@ using Inspection.Core;
 using Inspection.Inference;
 using Inspection.Vision;
 using Inspection.Worker;
+using Inspection.Worker.Observability;
 using Inspection.Worker.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
@@ -91,9 +92,10 @@ internal static class WorkerBenchmark
         await using (app)
         {
             await app.StartAsync();
-            var pipeline = app.Services.GetRequiredService<InspectionPipeline>();
+            var feeds = app.Services.GetRequiredService<CameraFeeds>();
+            var metrics = app.Services.GetRequiredService<WorkerMetrics>();
             var clock = Stopwatch.StartNew();
-            while (pipeline.Feeds.Sum(f => pipeline.Published(f.Id)) < (long)sources * frames)
+            while (feeds.Sum(f => metrics.Camera(f.Id).Published) < (long)sources * frames)
             {
                 await Task.Delay(2);
             }

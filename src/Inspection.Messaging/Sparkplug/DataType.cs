@@ -4,6 +4,7 @@ namespace Inspection.Messaging.Sparkplug;
 public enum DataType : uint
 {
     Int32 = 3,
+    UInt32 = 7,
     UInt64 = 8,
     Double = 10,
     Boolean = 11,

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Inspection.Inference;
 using Inspection.Messaging;
+using Inspection.Messaging.Sparkplug;
 using Inspection.Vision;
 
 namespace Inspection.Worker.Configuration;
@@ -25,6 +26,9 @@ public sealed class InspectionOptions
     public RulesOptions Rules { get; set; } = new();
 
     public MqttOptions Mqtt { get; set; } = new();
+
+    /// <summary>Sparkplug B for SCADA hosts, beside or instead of the JSON results (docs/sparkplug.md).</summary>
+    public SparkplugOptions Sparkplug { get; set; } = new();
 
     public EvidenceOptions Evidence { get; set; } = new();
 

@@ -1,18 +1,20 @@
 using System.Text.Json;
 using Inspection.Core;
+using Inspection.Worker.Output;
 using Inspection.Worker.Pipeline;
+using Inspection.Worker.Serving;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Inspection.Worker.Observability;
 
 /// <summary>Ready to inspect: the model is loaded, at least one camera streams, and MQTT is connected or its queue still takes results.</summary>
-public sealed class ReadinessCheck(ModelHost model, InspectionPipeline pipeline, MessagingHost messaging) : IHealthCheck
+public sealed class ReadinessCheck(ModelHost model, CameraFeeds feeds, MessagingHost messaging) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var streaming = pipeline.Feeds.Where(f => f.Source.State == SourceState.Streaming).Select(f => f.Id).ToList();
-        var publisher = messaging.Publisher;
+        var streaming = feeds.Where(f => f.Source.State == SourceState.Streaming).Select(f => f.Id).ToList();
+        var publisher = messaging.Session;
         var data = new Dictionary<string, object>
         {
             ["modelLoaded"] = model.IsLoaded,

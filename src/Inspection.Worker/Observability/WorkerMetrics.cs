@@ -12,6 +12,7 @@ public sealed class WorkerMetrics
 {
     private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.001, 2, 14); // 1 ms .. 8 s
     private readonly List<Action> _beforeScrape = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CameraMetrics> _cameras = new(StringComparer.Ordinal);
 
     public WorkerMetrics()
     {
@@ -23,8 +24,11 @@ public sealed class WorkerMetrics
         CameraState = factory.CreateGauge("inspection_camera_state", "1 for the state the camera is in, 0 for the others.", ["camera", "state"]);
         FrameAge = factory.CreateHistogram("inspection_frame_age_seconds", "Time from capture to the start of inference.", ["camera"], new HistogramConfiguration { Buckets = LatencyBuckets });
         Inference = factory.CreateHistogram("inspection_inference_seconds", "Detector time per batch (preprocessing, model, NMS).", new HistogramConfiguration { Buckets = LatencyBuckets });
-        Publish = factory.CreateHistogram("inspection_publish_seconds", "Time to hand a result to the durable MQTT queue.", new HistogramConfiguration { Buckets = LatencyBuckets });
-        CaptureToPublish = factory.CreateHistogram("inspection_capture_to_publish_seconds", "Time from capture to the result being queued for MQTT.", ["camera"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        Publish = factory.CreateHistogram("inspection_publish_seconds", "Time to hand a result to every sink's buffer.", new HistogramConfiguration { Buckets = LatencyBuckets });
+        CaptureToPublish = factory.CreateHistogram("inspection_capture_to_publish_seconds", "Time from capture to the result being handed to the sinks.", ["camera"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        SinkQueueDepth = factory.CreateGauge("inspection_sink_queue_depth", "Items waiting in a sink's buffer.", ["sink"]);
+        SinkItems = factory.CreateCounter("inspection_sink_items_total", "Items by sink and outcome: written, dropped (its buffer was full), failed (the sink threw).", ["sink", "outcome"]);
+        SinkWrite = factory.CreateHistogram("inspection_sink_write_seconds", "Time a sink took to take one item.", ["sink"], new HistogramConfiguration { Buckets = LatencyBuckets });
         BatchSize = factory.CreateHistogram("inspection_batch_size", "Frames per detector call.", new HistogramConfiguration { Buckets = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64] });
         BatchCameras = factory.CreateHistogram("inspection_batch_cameras", "Different cameras per detector call.", new HistogramConfiguration { Buckets = [1, 2, 3, 4, 8, 16] });
         Verdicts = factory.CreateCounter("inspection_verdicts_total", "Verdicts published.", ["camera", "verdict"]);
@@ -60,6 +64,9 @@ public sealed class WorkerMetrics
     public Histogram Inference { get; }
     public Histogram Publish { get; }
     public Histogram CaptureToPublish { get; }
+    public Gauge SinkQueueDepth { get; }
+    public Counter SinkItems { get; }
+    public Histogram SinkWrite { get; }
     public Histogram BatchSize { get; }
     public Histogram BatchCameras { get; }
     public Counter Verdicts { get; }
@@ -76,6 +83,9 @@ public sealed class WorkerMetrics
     public Counter ShadowFrames { get; }
     public Gauge ShadowVerdictAgreement { get; }
     public Gauge ShadowDetectionAgreement { get; }
+
+    /// <summary>The camera's series, made once per camera.</summary>
+    public CameraMetrics Camera(string camera) => _cameras.GetOrAdd(camera, id => new CameraMetrics(this, id));
 
     /// <summary>Runs <paramref name="update"/> before every scrape, to copy in counters kept elsewhere.</summary>
     public void BeforeScrape(Action update)

@@ -1,7 +1,11 @@
 using System.Collections.Concurrent;
 using Inspection.Core;
+using Inspection.Worker.Control;
 
 namespace Inspection.Worker.Pipeline;
+
+/// <summary>A frame on its way to the detector, with the trigger it answers in triggered mode.</summary>
+public readonly record struct WorkItem(Frame Frame, PendingTrigger? Trigger);
 
 /// <summary>Frames from any cameras that go to the detector together, with buffers reused from batch to batch.</summary>
 public sealed class Batch

@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Inspection.Core;
 using Inspection.Vision;
 using Inspection.Worker.Configuration;
+using Inspection.Worker.Control;
 using Microsoft.Extensions.Logging;
 
 namespace Inspection.Worker.Pipeline;

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Inspection.Core;
 
-namespace Inspection.Worker.Pipeline;
+namespace Inspection.Worker.Control;
 
 /// <summary>
 /// A PLC's request to inspect one part: the frame nearest <see cref="Time"/> is inspected and its verdict
@@ -22,9 +22,8 @@ public sealed class PendingTrigger
     /// <summary>The moment the part was in front of the camera (the trigger's time, or its arrival when it gave none).</summary>
     public required DateTimeOffset Time { get; init; }
 
-    public ReadOnlyMemory<byte> CorrelationData { get; init; }
-
-    public string? ResponseTopic { get; init; }
+    /// <summary>Where the requester wants its answer, when it came through a transport that has replies.</summary>
+    public ReplyAddress? ReplyTo { get; init; }
 
     /// <summary>When the trigger arrived, on the monotonic clock.</summary>
     public long ReceivedTimestamp { get; init; } = Stopwatch.GetTimestamp();
@@ -35,7 +34,7 @@ public sealed class PendingTrigger
     public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
 
     /// <summary>Reads {"partId": "...", "time": ...}; time is ISO 8601 or Unix milliseconds and may be left out.</summary>
-    public static PendingTrigger Parse(string cameraId, ReadOnlySpan<byte> payload, DateTimeOffset now, ReadOnlyMemory<byte> correlationData = default, string? responseTopic = null)
+    public static PendingTrigger Parse(string cameraId, ReadOnlySpan<byte> payload, DateTimeOffset now, ReplyAddress? replyTo = null)
     {
         JsonDocument document;
         try
@@ -72,10 +71,7 @@ public sealed class PendingTrigger
                 };
             }
 
-            return new PendingTrigger { CameraId = cameraId, PartId = partId, Time = time, CorrelationData = correlationData, ResponseTopic = responseTopic };
+            return new PendingTrigger { CameraId = cameraId, PartId = partId, Time = time, ReplyTo = replyTo };
         }
     }
 }
-
-/// <summary>A frame on its way to the detector, with the trigger it answers in triggered mode.</summary>
-public readonly record struct WorkItem(Frame Frame, PendingTrigger? Trigger);

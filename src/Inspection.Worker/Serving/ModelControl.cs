@@ -2,47 +2,48 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Inspection.Core;
-using Inspection.Messaging;
 using Inspection.Models;
 using Inspection.Worker.Configuration;
+using Inspection.Worker.Control;
 using Inspection.Worker.Observability;
+using Inspection.Worker.Output;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Inspection.Worker.Pipeline;
+namespace Inspection.Worker.Serving;
 
 /// <summary>
 /// Changing the model while the line runs: follows the registry's current-version pointer (a promotion from
 /// the command line or a retraining run), answers the model commands (model, promote, rollback, shadow,
 /// shadow-stop, heartbeat), publishes every change on {line}/service/model, and runs the golden-set heartbeat
-/// on {line}/service/heartbeat. Registry changes and commands are taken one at a time.
+/// on {line}/service/heartbeat (as service events, through the sinks). Registry changes and commands are taken one at a time.
 /// </summary>
 public sealed class ModelControl : BackgroundService
 {
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
     private readonly ModelOptions _options;
     private readonly ModelHost _model;
-    private readonly MqttPublisher _publisher;
+    private readonly SinkFanOut _sinks;
     private readonly WorkerMetrics _metrics;
     private readonly ILogger<ModelControl> _logger;
     private readonly SemaphoreSlim _changing = new(1, 1);
     private int? _refused;
 
-    public ModelControl(IOptions<InspectionOptions> options, ModelHost model, MessagingHost messaging, WorkerMetrics metrics, ILogger<ModelControl> logger)
+    public ModelControl(IOptions<InspectionOptions> options, ModelHost model, CommandRouter commands, SinkFanOut sinks, WorkerMetrics metrics, ILogger<ModelControl> logger)
     {
-        (_options, _model, _publisher, _metrics, _logger) = (options.Value.Model, model, messaging.Publisher, metrics, logger);
+        (_options, _model, _sinks, _metrics, _logger) = (options.Value.Model, model, sinks, metrics, logger);
         _model.Changed += change => _ = Publish("model", change);
-        _publisher.Commands.Register("model", (_, _) => Task.FromResult<JsonNode?>(Status()));
-        _publisher.Commands.Register("promote", PromoteAsync);
-        _publisher.Commands.Register("rollback", RollbackAsync);
-        _publisher.Commands.Register("shadow", ShadowAsync);
-        _publisher.Commands.Register("shadow-stop", async (_, _) =>
+        commands.Register("model", (_, _) => Task.FromResult<JsonNode?>(Status()));
+        commands.Register("promote", PromoteAsync);
+        commands.Register("rollback", RollbackAsync);
+        commands.Register("shadow", ShadowAsync);
+        commands.Register("shadow-stop", async (_, _) =>
         {
             await _model.StopShadowAsync().ConfigureAwait(false);
             return Status();
         });
-        _publisher.Commands.Register("heartbeat", async (_, _) => JsonSerializer.SerializeToNode(await HeartbeatAsync().ConfigureAwait(false), JsonOptions));
+        commands.Register("heartbeat", async (_, _) => JsonSerializer.SerializeToNode(await HeartbeatAsync().ConfigureAwait(false), JsonOptions));
     }
 
     public override void Dispose()
@@ -237,14 +238,8 @@ public sealed class ModelControl : BackgroundService
             ? version
             : throw new InspectionInputException("give the \"version\" (a number)");
 
-    private async Task Publish<T>(string topic, T body)
-    {
-        await _publisher.EnqueueAsync(new OutboundMessage
-        {
-            Topic = $"{_publisher.Topics.LineRoot}/{MqttTopics.ServiceSegment}/{topic}",
-            Payload = JsonSerializer.SerializeToUtf8Bytes(body, JsonOptions),
-        }).ConfigureAwait(false);
-    }
+    private async Task Publish<T>(string kind, T body) =>
+        await _sinks.PublishAsync(SinkItem.ForEvent(new ServiceEvent(kind, JsonSerializer.SerializeToUtf8Bytes(body, JsonOptions)))).ConfigureAwait(false);
 
     private static async Task<bool> Wait(PeriodicTimer timer, CancellationToken stop)
     {

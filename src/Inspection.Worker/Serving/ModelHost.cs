@@ -4,12 +4,13 @@ using Inspection.Models;
 using Inspection.Worker.Configuration;
 using Inspection.Worker.Evidence;
 using Inspection.Worker.Observability;
+using Inspection.Worker.Pipeline;
 using Inspection.Worker.Rules;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Inspection.Worker.Pipeline;
+namespace Inspection.Worker.Serving;
 
 /// <summary>A model swap's outcome, as published on the service's model topic.</summary>
 public sealed record ModelEvent(string Event, string Name, string Version, string? Previous, string Reason);

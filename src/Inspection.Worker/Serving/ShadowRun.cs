@@ -1,9 +1,10 @@
 using Inspection.Core;
 using Inspection.Worker.Observability;
-using Prometheus;
+using Inspection.Worker.Pipeline;
 using Inspection.Worker.Rules;
+using Prometheus;
 
-namespace Inspection.Worker.Pipeline;
+namespace Inspection.Worker.Serving;
 
 /// <summary>
 /// A candidate model inspecting a sample of live batches beside the serving model, its results compared and

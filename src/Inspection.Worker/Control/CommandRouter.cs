@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using Inspection.Core;
 using Microsoft.Extensions.Logging;
 
-namespace Inspection.Messaging;
+namespace Inspection.Worker.Control;
 
 /// <summary>A command as it arrived: its name, the camera it addresses (null for the line), and its JSON arguments.</summary>
 public sealed record CommandRequest(string Name, string? Camera, JsonObject Arguments);
@@ -12,27 +12,23 @@ public sealed record CommandRequest(string Name, string? Camera, JsonObject Argu
 public delegate Task<JsonNode?> CommandHandler(CommandRequest request, CancellationToken cancel);
 
 /// <summary>
-/// Commands arrive on {line}/cmd/{name} (for the line) or {line}/{camera}/cmd/{name}. Each is validated and
-/// answered: on its MQTT 5 response topic with its correlation data, or else on the command topic + "/reply".
-/// An unknown or malformed command gets an error reply, never a crash.
+/// The worker's commands, whatever transport brought them (MQTT today): each is validated, run, and answered with
+/// {"command", "camera", "id", "ok", "result" | "error"}. An unknown or malformed command gets an error reply,
+/// never a crash. Handlers are registered while the worker is built, before the first command can arrive.
 /// </summary>
-public sealed class CommandRouter(MqttTopics topics, ILogger logger)
+public sealed class CommandRouter(ILogger<CommandRouter> logger)
 {
     public const int MaxPayloadBytes = 64 * 1024;
 
     private readonly Dictionary<string, CommandHandler> _handlers = new(StringComparer.Ordinal);
 
-    /// <summary>The topic filters to subscribe to.</summary>
-    public IReadOnlyList<string> Filters { get; } = [$"{topics.LineRoot}/cmd/+", $"{topics.LineRoot}/+/cmd/+"];
-
     public IEnumerable<string> Names => _handlers.Keys.Order(StringComparer.Ordinal);
 
     public void Register(string name, CommandHandler handler) => _handlers[name] = handler;
 
-    /// <summary>Runs the command in <paramref name="payload"/> received on <paramref name="topic"/>; returns the reply's payload.</summary>
-    public async Task<byte[]> HandleAsync(string topic, ReadOnlyMemory<byte> payload, CancellationToken cancel)
+    /// <summary>Runs command <paramref name="name"/> for <paramref name="camera"/> (null: the line) with its JSON <paramref name="payload"/>; returns the reply's JSON.</summary>
+    public async Task<byte[]> HandleAsync(string name, string? camera, ReadOnlyMemory<byte> payload, CancellationToken cancel)
     {
-        var (name, camera) = Parse(topic);
         var reply = new JsonObject { ["command"] = name };
         if (camera is not null)
         {
@@ -60,28 +56,16 @@ public sealed class CommandRouter(MqttTopics topics, ILogger logger)
         {
             reply["ok"] = false;
             reply["error"] = e.Message;
-            logger.LogWarning("Command {Command} on {Topic} refused: {Reason}", name, topic, e.Message);
+            logger.LogWarning("Command {Command} for {Camera} refused: {Reason}", name, camera ?? "the line", e.Message);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             reply["ok"] = false;
             reply["error"] = "the command failed inside the service; see its log";
-            logger.LogError(e, "Command {Command} on {Topic} failed", name, topic);
+            logger.LogError(e, "Command {Command} for {Camera} failed", name, camera ?? "the line");
         }
 
         return JsonSerializer.SerializeToUtf8Bytes(reply);
-    }
-
-    /// <summary>The name and camera of a command topic: {line}/cmd/{name} or {line}/{camera}/cmd/{name}.</summary>
-    public (string Name, string? Camera) Parse(string topic)
-    {
-        var rest = topic.StartsWith(topics.LineRoot + "/", StringComparison.Ordinal) ? topic[(topics.LineRoot.Length + 1)..].Split('/') : [];
-        return rest switch
-        {
-            ["cmd", var name] => (name, null),
-            [var camera, "cmd", var name] => (name, camera),
-            _ => (topic, null),
-        };
     }
 
     private static JsonObject Arguments(ReadOnlyMemory<byte> payload)

@@ -2,7 +2,7 @@ using Inspection.Core;
 using Inspection.Inference;
 using Inspection.Models;
 
-namespace Inspection.Worker.Pipeline;
+namespace Inspection.Worker.Serving;
 
 /// <summary>
 /// A loaded model and who it is: the name and version results carry (the registry's, or the model's own), and

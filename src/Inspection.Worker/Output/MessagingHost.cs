@@ -5,11 +5,12 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Inspection.Worker.Pipeline;
+namespace Inspection.Worker.Output;
 
 /// <summary>
-/// The MQTT side: the embedded broker when no broker is configured, and the publisher with its durable queue.
-/// Started before the pipeline and stopped after it, so the last results still find their way out.
+/// The MQTT side: the embedded broker when no broker is configured, and the service's MQTT session with its
+/// durable queue, which the JSON results sink publishes through and triggers and commands come in on.
+/// Started first and stopped last, so the last results still find their way out.
 /// </summary>
 public sealed class MessagingHost : IHostedService, IAsyncDisposable
 {
@@ -26,23 +27,23 @@ public sealed class MessagingHost : IHostedService, IAsyncDisposable
         _shutdown = options.Value.ShutdownTimeout;
         _loggers = loggers;
         _logger = loggers.CreateLogger<MessagingHost>();
-        Publisher = new MqttPublisher(_options, loggers.CreateLogger<MqttPublisher>());
+        Session = new MqttSession(_options, loggers.CreateLogger<MqttSession>());
         metrics.BeforeScrape(() =>
         {
-            var counters = Publisher.Counters;
+            var counters = Session.Counters;
             metrics.MqttQueueDepth.Set(counters.QueueDepth);
-            metrics.MqttConnected.Set(Publisher.IsConnected ? 1 : 0);
+            metrics.MqttConnected.Set(Session.IsConnected ? 1 : 0);
             metrics.MqttFailures.WithLabels("refused").IncTo(counters.Rejected);
             metrics.MqttFailures.WithLabels("dropped").IncTo(counters.Dropped);
         });
     }
 
-    public MqttPublisher Publisher { get; }
+    public MqttSession Session { get; }
 
     /// <summary>Where people can watch the results: a mosquitto_sub command line.</summary>
     public string WatchCommand => _options.UsesEmbeddedBroker
-        ? $"mosquitto_sub -h 127.0.0.1 -p {_options.EmbeddedBrokerPort} -t '{Publisher.Topics.LineRoot.Split('/')[0]}/#' -v"
-        : $"mosquitto_sub -h {_options.Host} -p {_options.Port} -t '{Publisher.Topics.LineRoot}/#' -v";
+        ? $"mosquitto_sub -h 127.0.0.1 -p {_options.EmbeddedBrokerPort} -t '{Session.Topics.LineRoot.Split('/')[0]}/#' -v"
+        : $"mosquitto_sub -h {_options.Host} -p {_options.Port} -t '{Session.Topics.LineRoot}/#' -v";
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -51,18 +52,18 @@ public sealed class MessagingHost : IHostedService, IAsyncDisposable
             _broker = await EmbeddedBroker.StartAsync(_options.EmbeddedBrokerPort, _loggers.CreateLogger<EmbeddedBroker>()).ConfigureAwait(false);
         }
 
-        Publisher.Start();
+        Session.Start();
     }
 
     /// <summary>Waits (within the shutdown's time) for the queue to reach the broker; what does not stays on disk for the next start.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         // Within what is left of the shutdown's time: the host cancels the token when it runs out.
-        var flushed = Publisher.FlushAsync(_shutdown);
+        var flushed = Session.FlushAsync(_shutdown);
         await Task.WhenAny(flushed, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
         if (!flushed.IsCompletedSuccessfully || !flushed.Result)
         {
-            _logger.LogWarning("{Count} MQTT messages were not acknowledged before shutdown; they stay in {Queue} and go out at the next start.", Publisher.Counters.QueueDepth, _options.Queue.Directory);
+            _logger.LogWarning("{Count} MQTT messages were not acknowledged before shutdown; they stay in {Queue} and go out at the next start.", Session.Counters.QueueDepth, _options.Queue.Directory);
         }
     }
 
@@ -73,7 +74,7 @@ public sealed class MessagingHost : IHostedService, IAsyncDisposable
             return; // registered both as a service and as a hosted service: disposed twice
         }
 
-        await Publisher.DisposeAsync().ConfigureAwait(false);
+        await Session.DisposeAsync().ConfigureAwait(false);
         if (_broker is not null)
         {
             await _broker.DisposeAsync().ConfigureAwait(false);

@@ -10,17 +10,18 @@ using MQTTnet.Protocol;
 
 namespace Inspection.Messaging;
 
-/// <summary>Counts of what the publisher did, for metrics and tests.</summary>
+/// <summary>Counts of what the session did, for metrics and tests.</summary>
 public readonly record struct PublisherCounters(long Accepted, long Published, long Resent, long Rejected, long Dropped, long QueueDepth, long Connects);
 
 /// <summary>
-/// Publishes results and statuses over MQTT without losing any: every message is first appended to the
-/// on-disk queue, then sent in order with up to MaxInFlight awaiting the broker's acknowledgement, and removed
-/// only once acknowledged. While the broker is unreachable the queue fills (bounded, with a configured policy);
-/// after a reconnect, or a restart of the process, it is sent in order. The service's online state is a
-/// retained message that the broker's Last Will turns to offline if the process dies.
+/// The service's MQTT session: one connection that publishes without losing anything and hands what arrives on
+/// its subscriptions to their handlers. Every message is first appended to the on-disk queue, then sent in order
+/// with up to MaxInFlight awaiting the broker's acknowledgement, and removed only once acknowledged. While the
+/// broker is unreachable the queue fills (bounded, with a configured policy); after a reconnect, or a restart of
+/// the process, it is sent in order. The service's online state is a retained message that the broker's Last
+/// Will turns to offline if the process dies.
 /// </summary>
-public sealed class MqttPublisher : IAsyncDisposable
+public sealed class MqttSession : IAsyncDisposable
 {
     private readonly MqttOptions _options;
     private readonly ILogger _logger;
@@ -28,8 +29,6 @@ public sealed class MqttPublisher : IAsyncDisposable
     private readonly DiskQueue _queue;
     private readonly IMqttClient _client;
     private readonly CancellationTokenSource _stop = new();
-    private readonly ArrayBufferWriter<byte> _json = new(4096);
-    private readonly Lock _jsonGate = new();
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
     private readonly List<(string Filter, Func<InboundMessage, Task> Handler)> _subscriptions = [];
     private Task? _loop;
@@ -42,21 +41,14 @@ public sealed class MqttPublisher : IAsyncDisposable
     private string? _lastError;
     private int _disposed;
 
-    public MqttPublisher(MqttOptions options, ILogger? logger = null)
+    public MqttSession(MqttOptions options, ILogger? logger = null)
     {
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _topics = new MqttTopics(options);
         _queue = new DiskQueue(options.Queue, _logger);
-        Commands = new CommandRouter(_topics, _logger);
-        Commands.Register("ping", (_, _) => Task.FromResult<System.Text.Json.Nodes.JsonNode?>(new System.Text.Json.Nodes.JsonObject
-        {
-            ["clientId"] = _options.ClientId,
-            ["queued"] = _queue.Count,
-            ["time"] = DateTimeOffset.UtcNow.UtcDateTime,
-        }));
         _client = new MqttClientFactory().CreateMqttClient();
-        _client.ApplicationMessageReceivedAsync += OnCommandAsync;
+        _client.ApplicationMessageReceivedAsync += OnMessageAsync;
         _client.DisconnectedAsync += _ =>
         {
             _connection.Cancel(); // wakes the drain loop at once instead of at its next idle check
@@ -66,8 +58,7 @@ public sealed class MqttPublisher : IAsyncDisposable
 
     public MqttTopics Topics => _topics;
 
-    /// <summary>The commands this service answers; register more before <see cref="Start"/>.</summary>
-    public CommandRouter Commands { get; }
+    public MqttOptions Options => _options;
 
     public bool IsConnected => _client.IsConnected;
 
@@ -83,41 +74,7 @@ public sealed class MqttPublisher : IAsyncDisposable
     /// <summary>Subscribes to <paramref name="filter"/> on every connection and hands what arrives to <paramref name="handler"/>; call before <see cref="Start"/>.</summary>
     public void Subscribe(string filter, Func<InboundMessage, Task> handler) => _subscriptions.Add((filter, handler));
 
-    /// <summary>
-    /// Queues a result on its camera's result topic, and on the defect topic when it is NG; a triggered result
-    /// carries the trigger's MQTT 5 correlation data and also goes to the trigger's response topic, if it named one.
-    /// </summary>
-    public async ValueTask<bool> PublishResultAsync(InspectionResult result, CancellationToken cancel = default, ReadOnlyMemory<byte> correlationData = default, string? responseTopic = null)
-    {
-        byte[] payload;
-        lock (_jsonGate)
-        {
-            _json.ResetWrittenCount();
-            ResultJson.WriteResult(_json, result, DateTimeOffset.UtcNow);
-            payload = _json.WrittenSpan.ToArray();
-        }
-
-        IReadOnlyList<KeyValuePair<string, string>> properties =
-            [new("camera", result.CameraId), new("modelVersion", result.ModelVersion), new("verdict", ResultJson.VerdictText(result.Verdict))];
-        var accepted = await EnqueueAsync(Message(_topics.Result(result.CameraId), payload, retain: false, properties) with { CorrelationData = correlationData }, cancel).ConfigureAwait(false);
-        if (result.Verdict == Verdict.Ng)
-        {
-            accepted &= await EnqueueAsync(Message(_topics.Defect(result.CameraId), payload, retain: false, properties) with { CorrelationData = correlationData }, cancel).ConfigureAwait(false);
-        }
-
-        if (responseTopic is { Length: > 0 })
-        {
-            accepted &= await EnqueueAsync(Message(responseTopic, payload, retain: false, properties) with { CorrelationData = correlationData }, cancel).ConfigureAwait(false);
-        }
-
-        return accepted;
-    }
-
-    /// <summary>Queues a camera's retained status.</summary>
-    public ValueTask<bool> PublishCameraStatusAsync(SourceStatus status, CancellationToken cancel = default) =>
-        EnqueueAsync(Message(_topics.CameraStatus(status.CameraId), ResultJson.CameraStatus(status), retain: true, [new("camera", status.CameraId)]) with { ExpirySeconds = 0 }, cancel);
-
-    /// <summary>Queues any message (commands' replies, Sparkplug payloads) behind the ones already queued.</summary>
+    /// <summary>Queues a message behind the ones already queued; false when the full queue's policy dropped it.</summary>
     public async ValueTask<bool> EnqueueAsync(OutboundMessage message, CancellationToken cancel = default)
     {
         var accepted = await _queue.EnqueueAsync(message.Encode(), cancel).ConfigureAwait(false);
@@ -165,16 +122,6 @@ public sealed class MqttPublisher : IAsyncDisposable
         _stop.Dispose();
         _connection.Dispose();
     }
-
-    private OutboundMessage Message(string topic, byte[] payload, bool retain, IReadOnlyList<KeyValuePair<string, string>> properties) => new()
-    {
-        Topic = topic,
-        Payload = payload,
-        QualityOfService = _options.QualityOfService,
-        Retain = retain,
-        ExpirySeconds = _options.MessageExpirySeconds,
-        UserProperties = properties,
-    };
 
     private async Task RunAsync(CancellationToken stop)
     {
@@ -231,13 +178,17 @@ public sealed class MqttPublisher : IAsyncDisposable
             throw new MqttConnectingFailedException($"Connecting with MQTT server failed ({result.ResultCode}).", null);
         }
 
-        var subscriptions = new MqttClientSubscribeOptionsBuilder();
-        foreach (var filter in Commands.Filters.Concat(_subscriptions.Select(s => s.Filter)))
+        if (_subscriptions.Count > 0)
         {
-            subscriptions.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce);
+            var subscriptions = new MqttClientSubscribeOptionsBuilder();
+            foreach (var (filter, _) in _subscriptions)
+            {
+                subscriptions.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce);
+            }
+
+            await _client.SubscribeAsync(subscriptions.Build(), stop).ConfigureAwait(false);
         }
 
-        await _client.SubscribeAsync(subscriptions.Build(), stop).ConfigureAwait(false);
         Interlocked.Increment(ref _connects);
         var previous = Interlocked.Exchange(ref _connection, new CancellationTokenSource());
         previous.Dispose();
@@ -315,7 +266,7 @@ public sealed class MqttPublisher : IAsyncDisposable
         }
     }
 
-    private async Task OnCommandAsync(MqttApplicationMessageReceivedEventArgs e)
+    private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)
     {
         var message = e.ApplicationMessage;
         foreach (var (filter, handler) in _subscriptions)
@@ -326,15 +277,6 @@ public sealed class MqttPublisher : IAsyncDisposable
                 return;
             }
         }
-
-        var reply = await Commands.HandleAsync(message.Topic, message.Payload.ToArray(), _stop.Token).ConfigureAwait(false);
-        await EnqueueAsync(new OutboundMessage
-        {
-            Topic = message.ResponseTopic is { Length: > 0 } responseTopic ? responseTopic : message.Topic + "/reply",
-            Payload = reply,
-            QualityOfService = 1,
-            CorrelationData = message.CorrelationData ?? [],
-        }).ConfigureAwait(false);
     }
 
     private MqttApplicationMessage ToMqtt(OutboundMessage message)

@@ -1,0 +1,36 @@
+using System.Collections;
+using Inspection.Vision;
+using Inspection.Worker.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Inspection.Worker.Pipeline;
+
+/// <summary>The configured cameras' feeds: the pipeline runs them, the trigger desk asks them for frames.</summary>
+public sealed class CameraFeeds : IReadOnlyList<CameraFeed>
+{
+    private readonly List<CameraFeed> _feeds;
+    private Action? _onReady;
+
+    public CameraFeeds(IOptions<InspectionOptions> options, ILoggerFactory loggers)
+    {
+        var cameras = options.Value.Cameras;
+        var share = options.Value.Batching.MaxBatchSize / cameras.Count; // one camera alone can fill a batch; several share it
+        var logger = loggers.CreateLogger<CameraSource>();
+        _feeds = [.. cameras.Select(c => new CameraFeed(c, share, () => _onReady?.Invoke(), logger))];
+    }
+
+    public int Count => _feeds.Count;
+
+    public CameraFeed this[int index] => _feeds[index];
+
+    /// <summary>The feed of camera <paramref name="id"/>; null when there is none.</summary>
+    public CameraFeed? Find(string id) => _feeds.FirstOrDefault(f => f.Id == id);
+
+    /// <summary>Called whenever a feed has a frame ready, or ended: the batcher's wake-up.</summary>
+    public void OnReady(Action onReady) => _onReady = onReady;
+
+    public IEnumerator<CameraFeed> GetEnumerator() => _feeds.GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Inspection.Core;
+using Inspection.TestSupport;
+using Inspection.Worker.Observability;
+using Json.Schema;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Inspection.Worker.Tests;
+
+/// <summary>The output seam in-process: the worker's real services, a recording sink beside the JSON one.</summary>
+[Collection("Worker processes")]
+public sealed class SinkTests
+{
+    private static readonly DateTimeOffset PublishTime = new(2026, 12, 1, 8, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task Every_frame_gets_exactly_one_result_in_camera_order_and_the_JSON_sink_says_what_it_said_before_the_seam()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/result");
+        var recording = new RecordingSink();
+        var frames = Directory.GetFiles(InProcessSettings.DemoPictures, "*.jpg").Length;
+        await using (var worker = await InProcessWorker.StartAsync(
+            InProcessSettings.Demo(folder, broker.Port, cameras: ["demo", "second"], fps: 25, loop: false),
+            services =>
+            {
+                services.AddSingleton<IResultSink>(recording);
+                services.Replace(ServiceDescriptor.Singleton<TimeProvider>(new FixedClock(PublishTime)));
+            }))
+        {
+            await WaitUntil(() => recording.Results.Count(r => r.Sequence > 0) == 2 * frames, $"{2 * frames} results");
+            await worker.StopAsync();
+            Assert.Contains(worker.Lines, l => l.Contains($"Camera demo: {frames} frames taken for inspection, {frames} results published", StringComparison.Ordinal));
+        }
+
+        // The recording sink: one result per frame, in each camera's order, camera states around them.
+        foreach (var camera in new[] { "demo", "second" })
+        {
+            Assert.Equal(Enumerable.Range(1, frames).Select(i => (long)i), recording.Results.Where(r => r.CameraId == camera).Select(r => r.Sequence));
+        }
+
+        Assert.Contains(recording.Items, i => i is { Kind: SinkItemKind.CameraStatus, Status.State: SourceState.Streaming });
+
+        // The JSON sink: the same messages as before the seam (snapshot), times and inference milliseconds aside; the schema holds.
+        await WaitUntil(() => subscriber.Snapshot().Count == 2 * frames, "every JSON result at the subscriber");
+        var schema = JsonSchema.FromFile(Path.Combine(SharedData.RepositoryRoot, "docs", "schemas", "inspection-result.schema.json"));
+        var snapshot = File.ReadAllLines(Path.Combine(SharedData.RepositoryRoot, "tests", "Inspection.Worker.Tests", "Snapshots", "demo-results.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+        var published = subscriber.Snapshot().Where(m => m.Topic.EndsWith("/demo/result", StringComparison.Ordinal)).Select(m => JsonNode.Parse(m.Payload)!.AsObject()).ToList();
+        Assert.Equal(snapshot.Count, published.Count);
+        for (var i = 0; i < published.Count; i++)
+        {
+            var message = published[i];
+            Assert.True(schema.Evaluate(JsonDocument(message)).IsValid, message.ToJsonString());
+            Assert.Equal(PublishTime.UtcDateTime, (DateTime)message["publishTime"]!);
+            foreach (var varying in new[] { "captureTime", "publishTime", "inferenceMs" })
+            {
+                message.Remove(varying);
+            }
+
+            Assert.True(JsonNode.DeepEquals(snapshot[i], message), $"result {i + 1} differs from the snapshot:\n{snapshot[i].ToJsonString()}\n{message.ToJsonString()}");
+        }
+    }
+
+    [Fact]
+    public async Task A_stalled_sink_drops_by_its_policy_and_holds_up_neither_the_other_sink_nor_the_detector()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/result");
+        var stalled = new RecordingSink("stalled", SinkFullPolicy.DropOldest, capacity: 4);
+        stalled.Open.Reset();
+        await using var worker = await InProcessWorker.StartAsync(
+            InProcessSettings.Demo(folder, broker.Port, cameras: ["cam1", "cam2"], fps: 20),
+            services => services.AddSingleton<IResultSink>(stalled));
+        await WaitUntil(() => subscriber.Snapshot().Count >= 40, "results flowing");
+
+        // For four seconds the stalled sink takes nothing: the JSON results go on at the cameras' rate.
+        var before = subscriber.Snapshot().Count;
+        var watch = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        var rate = (subscriber.Snapshot().Count - before) / watch.Elapsed.TotalSeconds;
+        Assert.True(rate >= 0.8 * 2 * 20, $"JSON results at {rate:0.0}/s while the other sink stalled; the cameras deliver 40/s");
+
+        var metrics = worker.Get<WorkerMetrics>();
+        var dropped = metrics.SinkItems.WithLabels("stalled", "dropped").Value;
+        Assert.True(dropped > 50, $"the stalled sink's buffer dropped {dropped} items");
+        Assert.Equal(0, metrics.SinkItems.WithLabels("mqtt", "dropped").Value);
+
+        // Unstalled, it takes the newest items again.
+        stalled.Open.Set();
+        var taken = stalled.Items.Count;
+        await WaitUntil(() => stalled.Items.Count > taken + 20, "the sink taking items again");
+    }
+
+    private static System.Text.Json.JsonElement JsonDocument(JsonNode node) => System.Text.Json.JsonDocument.Parse(node.ToJsonString()).RootElement;
+
+    private static async Task WaitUntil(Func<bool> condition, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), $"timed out waiting for {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>A clock that always says the same time: publish times in a snapshot.</summary>
+    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
+}
