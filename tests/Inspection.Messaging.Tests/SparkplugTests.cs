@@ -106,7 +106,7 @@ public sealed class SparkplugTests : IDisposable
     }
 
     [Fact]
-    public async Task With_a_primary_host_the_node_publishes_only_while_its_STATE_is_online()
+    public async Task With_a_primary_host_the_node_holds_data_while_its_STATE_is_offline_and_sends_it_as_historical_after_the_birth()
     {
         using var broker = ServerProcess.Mosquitto(_folder.Path);
         var (host, received) = await HostAsync(broker.Port);
@@ -115,36 +115,57 @@ public sealed class SparkplugTests : IDisposable
         var mqtt = new MqttOptions { Host = "127.0.0.1", Port = broker.Port, ClientId = "edge", ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), Queue = new DiskQueueOptions { Directory = _folder.File("q") } };
         await using var node = new SparkplugSink(mqtt, new SparkplugOptions { GroupId = "Plant1", EdgeNodeId = "LineA", BdSeqFile = _folder.File("bdseq"), PrimaryHostId = "scada" });
         await node.StartAsync(CancellationToken.None);
-        await node.WriteAsync(SinkItem.ForStatus(new SourceStatus("cam1", SourceState.Streaming, null, DateTimeOffset.UtcNow)), default);
-        for (var i = 1; i <= 20; i++)
-        {
-            await node.WriteAsync(SinkItem.ForResult(PublisherTests.Result("cam1", i)), default);
-        }
-
+        var held = WriteAsync(node, SinkItem.ForStatus(new SourceStatus("cam1", SourceState.Streaming, null, DateTimeOffset.UtcNow)), 1, 20);
         await Task.Delay(1000);
-        Assert.Empty(Snapshot(received)); // the primary host is offline: no birth, no data
+        Assert.Empty(Snapshot(received)); // the primary host is offline: no birth, no data; the writer waits
+        Assert.False(held.IsCompleted);
 
         await State(host, online: true, timestamp: 2000);
-        await WaitUntil(() => Snapshot(received).Any(m => m.Type == "DBIRTH"), "the births once the host is online");
+        await held.WaitAsync(TimeSpan.FromSeconds(15));
         await node.WriteAsync(SinkItem.ForResult(PublisherTests.Result("cam1", 21)), default);
-        await WaitUntil(() => Snapshot(received).Any(m => m.Type == "DDATA"), "data once the host is online");
+        await WaitUntil(() => Snapshot(received).Count(m => m.Type == "DDATA") == 20, "the held frames and the live one");
+        var first = Snapshot(received);
+        Assert.Equal("NBIRTH", first[0].Type);
+        var names = first.Last(m => m.Type == "DBIRTH").Payload.Metrics.ToDictionary(m => m.Alias, m => m.Name);
+        var data = first.Where(m => m.Type == "DDATA").ToList();
+        Assert.Equal(Enumerable.Range(2, 20).Select(i => (ulong)i), data.Select(m => Metric(m.Payload, names, "Inspection/Sequence").LongValue));
+        Assert.All(data.SkipLast(1).SelectMany(m => m.Payload.Metrics), m => Assert.True(m.IsHistorical)); // held from before the birth
+        Assert.All(data[^1].Payload.Metrics, m => Assert.False(m.IsHistorical));
 
         await State(host, online: true, timestamp: 1500); // stale: older than the last STATE seen
         await State(host, online: false, timestamp: 3000);
         await WaitUntil(() => Snapshot(received).Any(m => m.Type == "NDEATH"), "the NDEATH when the host goes offline");
         var quiet = Count(received);
-        for (var i = 22; i <= 40; i++)
-        {
-            await node.WriteAsync(SinkItem.ForResult(PublisherTests.Result("cam1", i)), default);
-        }
-
+        held = WriteAsync(node, null, 22, 40);
         await Task.Delay(1000);
-        Assert.Equal(quiet, Count(received)); // no DDATA while the host is offline
+        Assert.Equal(quiet, Count(received)); // nothing while the host is offline
 
         await State(host, online: true, timestamp: 4000);
-        await WaitUntil(() => Snapshot(received).Skip(quiet).Any(m => m.Type == "DBIRTH"), "a new birth when the host is back");
-        var rebirth = Snapshot(received).Skip(quiet).First(m => m.Type == "DBIRTH").Payload;
-        Assert.Equal(40ul, Named(rebirth, "Totals/Frames").LongValue); // what happened meanwhile is in the birth's totals
+        await held.WaitAsync(TimeSpan.FromSeconds(15));
+        await WaitUntil(() => Snapshot(received).Skip(quiet).Count(m => m.Type == "DDATA") == 19, "the frames held while the host was offline");
+        var again = Snapshot(received).Skip(quiet).ToList();
+        Assert.Equal("NBIRTH", again[0].Type);
+        Assert.Equal(21ul, Named(again.First(m => m.Type == "DBIRTH").Payload, "Totals/Frames").LongValue);
+        names = again.First(m => m.Type == "DBIRTH").Payload.Metrics.ToDictionary(m => m.Alias, m => m.Name);
+        Assert.Equal(40ul, Metric(again.Last(m => m.Type == "DDATA").Payload, names, "Totals/Frames").LongValue);
+    }
+
+    /// <summary>Frames captured now, written in the background: the writer waits while the node cannot publish.</summary>
+    private static Task WriteAsync(SparkplugSink node, SinkItem? first, int from, int to)
+    {
+        var results = Enumerable.Range(from, to - from + 1).Select(i => SinkItem.ForResult(PublisherTests.Result("cam1", i))).ToList();
+        return Task.Run(async () =>
+        {
+            if (first is { } item)
+            {
+                await node.WriteAsync(item, default);
+            }
+
+            foreach (var result in results)
+            {
+                await node.WriteAsync(result, default);
+            }
+        });
     }
 
     private static async Task<(IMqttClient Host, List<Message> Received)> HostAsync(int port)

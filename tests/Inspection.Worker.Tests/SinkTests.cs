@@ -95,6 +95,55 @@ public sealed class SinkTests
         await WaitUntil(() => stalled.Items.Count > taken + 20, "the sink taking items again");
     }
 
+    [Fact]
+    public async Task A_hung_broker_stalls_only_its_own_output_JSON_and_Sparkplug_on_two_brokers_each_paused_with_SIGSTOP()
+    {
+        using var folder = new TempFolder();
+        using var jsonBroker = ServerProcess.Mosquitto(folder.Path);
+        using var scadaBroker = ServerProcess.Mosquitto(Directory.CreateDirectory(folder.File("scada")).FullName);
+        await using var json = await MqttSubscriber.StartAsync(jsonBroker.Port, "inspection/plant1/lineA/+/result", "json");
+        await using var scada = await MqttSubscriber.StartAsync(scadaBroker.Port, "spBv1.0/Plant1/#", "scada");
+        var settings = InProcessSettings.Demo(folder, jsonBroker.Port, cameras: ["cam1", "cam2"], fps: 20);
+        settings["Inspection:Mqtt:KeepAlive"] = "00:00:01";
+        settings["Inspection:Mqtt:ConnectTimeout"] = "00:00:01";
+        settings["Inspection:Sparkplug:Enabled"] = "true";
+        settings["Inspection:Sparkplug:Host"] = "127.0.0.1";
+        settings["Inspection:Sparkplug:Port"] = scadaBroker.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        settings["Inspection:Sparkplug:GroupId"] = "Plant1";
+        settings["Inspection:Sparkplug:EdgeNodeId"] = "LineA";
+        settings["Inspection:Sparkplug:PublishTimeout"] = "00:00:01";
+        settings["Inspection:Sparkplug:Buffer:Capacity"] = "16";
+        await using var worker = await InProcessWorker.StartAsync(settings);
+        var metrics = worker.Get<WorkerMetrics>();
+        int Results() => json.Snapshot().Count;
+        int Data() => scada.Snapshot().Count(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal));
+        await WaitUntil(() => Results() >= 40 && Data() >= 40, "both outputs flowing");
+
+        // The SCADA broker hangs: the JSON results go on at the cameras' rate; Sparkplug holds its data in its buffer, which drops the oldest.
+        scadaBroker.Pause();
+        var before = Results();
+        var watch = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        var rate = (Results() - before) / watch.Elapsed.TotalSeconds;
+        Assert.True(rate >= 0.8 * 40, $"JSON results at {rate:0.0}/s while the SCADA broker hung; the cameras deliver 40/s");
+        await WaitUntil(() => metrics.SinkItems.WithLabels("sparkplug", "dropped").Value > 0, "the Sparkplug buffer dropping its oldest items");
+        Assert.Equal(0, metrics.SinkItems.WithLabels("mqtt", "dropped").Value);
+        scadaBroker.Resume();
+        var resumed = scada.Snapshot().Count;
+        await WaitUntil(() => scada.Snapshot().Skip(resumed).Any(m => m.Topic.Contains("/NBIRTH/", StringComparison.Ordinal)), "a new Sparkplug session after the broker came back");
+        await WaitUntil(() => scada.Snapshot().Skip(resumed).Count(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal)) > 40, "Sparkplug data again");
+
+        // The JSON broker hangs: Sparkplug goes on; the JSON results wait in the disk queue and all arrive afterwards.
+        jsonBroker.Pause();
+        var data = Data();
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        Assert.True(Data() - data >= 0.8 * 40 * 4, $"{Data() - data} DDATA in 4 s while the JSON broker hung; the cameras deliver 40/s");
+        jsonBroker.Resume();
+        await worker.StopAsync();
+        var published = worker.Get<Inspection.Worker.Pipeline.CameraFeeds>().Sum(f => metrics.Camera(f.Id).Published);
+        await WaitUntil(() => json.Snapshot().Select(m => m.Topic + JsonNode.Parse(m.Payload)!["sequence"]).Distinct().Count() >= published, $"all {published} JSON results after the broker came back");
+    }
+
     private static System.Text.Json.JsonElement JsonDocument(JsonNode node) => System.Text.Json.JsonDocument.Parse(node.ToJsonString()).RootElement;
 
     private static async Task WaitUntil(Func<bool> condition, string what)

@@ -18,8 +18,10 @@ namespace Inspection.Messaging.Sparkplug;
 /// streams; a DDATA per inspected frame (or by exception); DDEATH when a camera stops streaming and DBIRTH when
 /// it returns; NDEATH, the session's Will with the same bdSeq, when the node goes. Metrics are declared with an
 /// alias in the births and sent by alias in DDATA. With a primary host configured the node publishes only while
-/// that host's STATE is online. An NCMD rebirth sends the births again; a DCMD is refused (threshold changes
-/// over Sparkplug wait for authorisation).
+/// that host's STATE is online. While the node cannot publish (no broker, a hung broker, the primary host offline)
+/// it holds the data: its writer waits, so items wait in its buffer in the worker, whose policy drops the oldest
+/// when it is full; once a new session is born the held frames go out as historical DDATA. An NCMD rebirth sends
+/// the births again; a DCMD is refused (threshold changes over Sparkplug wait for authorisation).
 /// </summary>
 public sealed class SparkplugSink : IResultSink
 {
@@ -40,6 +42,9 @@ public sealed class SparkplugSink : IResultSink
     private ulong _seq;
     private ulong _lastAlias;
     private bool _live;
+    private TaskCompletionSource _becameLive = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private DateTimeOffset _bornAt;
+    private long _lastPing;
     private volatile bool _rebirth;
     private volatile bool _hostOnline;
     private long _hostStateTime = long.MinValue;
@@ -79,6 +84,7 @@ public sealed class SparkplugSink : IResultSink
         return Task.CompletedTask;
     }
 
+    /// <summary>Publishes the item's data; while the node cannot publish, waits until a new session is born (holding the data).</summary>
     public async ValueTask WriteAsync(SinkItem item, CancellationToken cancel)
     {
         if (item.Kind is not (SinkItemKind.Result or SinkItemKind.CameraStatus))
@@ -86,44 +92,33 @@ public sealed class SparkplugSink : IResultSink
             return; // service events and replies have no Sparkplug form
         }
 
-        await _gate.WaitAsync(cancel).ConfigureAwait(false);
-        try
+        while (true)
         {
-            if (item.Kind == SinkItemKind.Result)
+            await _gate.WaitAsync(cancel).ConfigureAwait(false);
+            Task becameLive;
+            try
             {
-                var result = item.Result!;
-                var device = Device(result.CameraId);
-                device.Apply(result);
-                device.Alive |= result.Sequence > 0;
-                if (_live && _options.Reporting == SparkplugReporting.EveryFrame)
+                if (_live && HostAllows)
                 {
-                    await PublishDeviceAsync(device, _stop.Token).ConfigureAwait(false);
+                    await PublishItemAsync(item).ConfigureAwait(false);
+                    return;
                 }
+
+                if (_live)
+                {
+                    NotLive(); // the primary host just went offline: its session is about to end
+                }
+
+                becameLive = _becameLive.Task;
             }
-            else
+            finally
             {
-                var status = item.Status!;
-                var device = Device(status.CameraId);
-                var wasAlive = device.Alive;
-                device.SetState(status.State);
-                device.Alive = status.State == SourceState.Streaming;
-                if (_live && wasAlive && !device.Alive && device.Born)
-                {
-                    await PublishAsync(Topic("DDEATH", device.Id), NewPayload(), MqttQualityOfServiceLevel.AtMostOnce, _stop.Token).ConfigureAwait(false);
-                    device.Born = false;
-                }
-                else if (_live && _options.Reporting == SparkplugReporting.EveryFrame)
-                {
-                    await PublishDeviceAsync(device, _stop.Token).ConfigureAwait(false);
-                }
+                _gate.Release();
             }
-        }
-        finally
-        {
-            _gate.Release();
+
+            await becameLive.WaitAsync(cancel).ConfigureAwait(false);
         }
     }
-
     /// <summary>Sparkplug data goes out at QoS 0 as it comes: nothing waits to be flushed.</summary>
     public Task<bool> FlushAsync(TimeSpan deadline) => Task.FromResult(true);
 
@@ -136,6 +131,7 @@ public sealed class SparkplugSink : IResultSink
         }
 
         await _stop.CancelAsync().ConfigureAwait(false);
+        _becameLive.TrySetCanceled();
         if (_loop is not null)
         {
             await _loop.ConfigureAwait(false);
@@ -152,6 +148,41 @@ public sealed class SparkplugSink : IResultSink
         _stop.Dispose();
     }
 
+    private bool HostAllows => _options.PrimaryHostId is null || _hostOnline;
+
+    /// <summary>Under the gate, in a live session: the item's effect on its camera, and the DDATA, DBIRTH or DDEATH it calls for.</summary>
+    private async Task PublishItemAsync(SinkItem item)
+    {
+        if (item.Kind == SinkItemKind.Result)
+        {
+            var result = item.Result!;
+            var device = Device(result.CameraId);
+            device.Apply(result);
+            device.Alive |= result.Sequence > 0;
+            if (_options.Reporting == SparkplugReporting.EveryFrame)
+            {
+                await PublishDeviceAsync(device, historical: result.CaptureTime < _bornAt, _stop.Token).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        var status = item.Status!;
+        var camera = Device(status.CameraId);
+        var wasAlive = camera.Alive;
+        camera.SetState(status.State);
+        camera.Alive = status.State == SourceState.Streaming;
+        if (wasAlive && !camera.Alive && camera.Born)
+        {
+            await PublishAsync(Topic("DDEATH", camera.Id), NewPayload(), MqttQualityOfServiceLevel.AtMostOnce, _stop.Token).ConfigureAwait(false);
+            camera.Born = false;
+        }
+        else if (_options.Reporting == SparkplugReporting.EveryFrame)
+        {
+            await PublishDeviceAsync(camera, historical: false, _stop.Token).ConfigureAwait(false);
+        }
+    }
+
     private SparkplugDevice Device(string cameraId)
     {
         if (!_devices.TryGetValue(cameraId, out var device))
@@ -162,8 +193,11 @@ public sealed class SparkplugSink : IResultSink
         return device;
     }
 
-    /// <summary>DBIRTH for a streaming camera not yet born (or with metrics its birth lacked), else DDATA with what it has to say.</summary>
-    private async Task PublishDeviceAsync(SparkplugDevice device, CancellationToken stop)
+    /// <summary>
+    /// DBIRTH for a streaming camera not yet born (or with metrics its birth lacked), else DDATA with what it has to
+    /// say; <paramref name="historical"/> marks data held from before the session's birth (Sparkplug's is_historical).
+    /// </summary>
+    private async Task PublishDeviceAsync(SparkplugDevice device, bool historical, CancellationToken stop)
     {
         if (!device.Alive)
         {
@@ -179,6 +213,11 @@ public sealed class SparkplugSink : IResultSink
         var changes = device.Changes(withPerFrame: _options.Reporting == SparkplugReporting.EveryFrame);
         if (changes.Count > 0)
         {
+            if (historical)
+            {
+                changes.ForEach(m => m.IsHistorical = true);
+            }
+
             var data = NewPayload();
             data.Metrics.AddRange(changes);
             await PublishAsync(Topic("DDATA", device.Id), data, MqttQualityOfServiceLevel.AtMostOnce, stop).ConfigureAwait(false);
@@ -225,17 +264,22 @@ public sealed class SparkplugSink : IResultSink
         }
     }
 
-    /// <summary>Births when the node may publish, rebirths on request, periodic DDATA by exception; returns when the session must end.</summary>
+    /// <summary>
+    /// Births when the node may publish, rebirths on request, DDATA by exception, and a ping every keep-alive period
+    /// (a hung broker takes QoS 0 data into its socket without a word: only an unanswered ping shows it); returns
+    /// when the session must end.
+    /// </summary>
     private async Task ServeSessionAsync(CancellationToken stop)
     {
+        var born = false;
         while (_client!.IsConnected && !stop.IsCancellationRequested)
         {
-            var hostAllows = _options.PrimaryHostId is null || _hostOnline;
-            if (hostAllows && (!IsLive || _rebirth))
+            if (HostAllows && (!IsLive || _rebirth))
             {
                 await BirthAsync(stop).ConfigureAwait(false);
+                born = true;
             }
-            else if (!hostAllows && IsLive)
+            else if (!HostAllows && born)
             {
                 // Sparkplug 3.0: the primary host went offline; say goodbye and start a new session that waits for it.
                 _logger.LogWarning("Sparkplug node {Node}: primary host {Host} is offline; holding data until it is back.", _options.EdgeNodeId, _options.PrimaryHostId);
@@ -247,8 +291,28 @@ public sealed class SparkplugSink : IResultSink
                 await PublishChangesAsync(stop).ConfigureAwait(false);
             }
 
+            if (Environment.TickCount64 - Interlocked.Read(ref _lastPing) >= _mqtt.KeepAlive.TotalMilliseconds)
+            {
+                await PingAsync(stop).ConfigureAwait(false);
+            }
+
             var wait = IsLive && _options.Reporting == SparkplugReporting.ByException && _options.DataInterval > TimeSpan.Zero ? _options.DataInterval : _mqtt.KeepAlive;
             await _wake.WaitAsync(wait, stop).ConfigureAwait(false);
+        }
+    }
+
+    private async Task PingAsync(CancellationToken stop)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        timeout.CancelAfter(_options.PublishTimeout);
+        try
+        {
+            await _client!.PingAsync(timeout.Token).ConfigureAwait(false);
+            Interlocked.Exchange(ref _lastPing, Environment.TickCount64);
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        {
+            throw new MqttCommunicationException($"the broker did not answer a ping within {_options.PublishTimeout.TotalSeconds:0.#} s");
         }
     }
 
@@ -256,6 +320,7 @@ public sealed class SparkplugSink : IResultSink
     {
         _bdSeq = NextBdSeq();
         _hostOnline = false;
+        Interlocked.Exchange(ref _lastPing, Environment.TickCount64);
         var client = new MqttClientFactory().CreateMqttClient();
         client.ApplicationMessageReceivedAsync += OnMessageAsync;
         client.DisconnectedAsync += _ =>
@@ -305,7 +370,9 @@ public sealed class SparkplugSink : IResultSink
                 await PublishBirthAsync(device, stop).ConfigureAwait(false);
             }
 
+            _bornAt = DateTimeOffset.UtcNow;
             Volatile.Write(ref _live, true);
+            _becameLive.TrySetResult();
             _logger.LogInformation("Sparkplug node {Group}/{Node} born (bdSeq {BdSeq}), {Devices} camera(s).", _options.GroupId, _options.EdgeNodeId, _bdSeq, _devices.Values.Count(d => d.Alive));
         }
         finally
@@ -322,7 +389,7 @@ public sealed class SparkplugSink : IResultSink
         {
             foreach (var device in _devices.Values)
             {
-                await PublishDeviceAsync(device, stop).ConfigureAwait(false);
+                await PublishDeviceAsync(device, historical: false, stop).ConfigureAwait(false);
             }
         }
         finally
@@ -335,7 +402,7 @@ public sealed class SparkplugSink : IResultSink
     private async Task EndSessionAsync()
     {
         await _gate.WaitAsync().ConfigureAwait(false);
-        Volatile.Write(ref _live, false);
+        NotLive();
         foreach (var device in _devices.Values)
         {
             device.Born = false;
@@ -359,11 +426,21 @@ public sealed class SparkplugSink : IResultSink
         }
         catch (Exception e) when (!stop.IsCancellationRequested && e is OperationCanceledException or MqttCommunicationException)
         {
-            Volatile.Write(ref _live, false);
+            NotLive();
             Signal();
             throw new MqttCommunicationException(e is OperationCanceledException
                 ? $"the broker took no message for {_options.PublishTimeout.TotalSeconds:0.#} s"
                 : e.Message);
+        }
+    }
+
+    /// <summary>Under the gate: the session can no longer publish; writers wait for the next birth.</summary>
+    private void NotLive()
+    {
+        Volatile.Write(ref _live, false);
+        if (_becameLive.Task.IsCompleted)
+        {
+            _becameLive = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
 
