@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Inspection.Core;
 using Inspection.TestSupport;
+using Inspection.Messaging.Sparkplug;
 using Inspection.Worker.Observability;
+using Inspection.Worker.Output;
 using Json.Schema;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -126,12 +128,15 @@ public sealed class SinkTests
         await Task.Delay(TimeSpan.FromSeconds(5));
         var rate = (Results() - before) / watch.Elapsed.TotalSeconds;
         Assert.True(rate >= 0.8 * 40, $"JSON results at {rate:0.0}/s while the SCADA broker hung; the cameras deliver 40/s");
-        await WaitUntil(() => metrics.SinkItems.WithLabels("sparkplug", "dropped").Value > 0, "the Sparkplug buffer dropping its oldest items");
+        await WaitUntil(() => metrics.SinkItems.WithLabels("sparkplug", "dropped").Value > 0, "the Sparkplug buffer dropping its oldest items", worker);
         Assert.Equal(0, metrics.SinkItems.WithLabels("mqtt", "dropped").Value);
+        var node = worker.Get<SinkFanOut>().Sinks.OfType<SparkplugSink>().Single();
+        int Births() => worker.Lines.Count(l => l.Contains(" born (bdSeq", StringComparison.Ordinal));
+        var births = Births();
         scadaBroker.Resume();
         var resumed = scada.Snapshot().Count;
-        await WaitUntil(() => scada.Snapshot().Skip(resumed).Any(m => m.Topic.Contains("/NBIRTH/", StringComparison.Ordinal)), "a new Sparkplug session after the broker came back");
-        await WaitUntil(() => scada.Snapshot().Skip(resumed).Count(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal)) > 40, "Sparkplug data again");
+        await WaitUntil(() => node.IsLive && Births() > births, "a new Sparkplug session after the broker came back", worker);
+        await WaitUntil(() => scada.Snapshot().Skip(resumed).Count(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal)) > 40, "Sparkplug data again", worker);
 
         // The JSON broker hangs: Sparkplug goes on; the JSON results wait in the disk queue and all arrive afterwards.
         jsonBroker.Pause();
@@ -146,12 +151,12 @@ public sealed class SinkTests
 
     private static System.Text.Json.JsonElement JsonDocument(JsonNode node) => System.Text.Json.JsonDocument.Parse(node.ToJsonString()).RootElement;
 
-    private static async Task WaitUntil(Func<bool> condition, string what)
+    private static async Task WaitUntil(Func<bool> condition, string what, InProcessWorker? worker = null)
     {
         var deadline = Stopwatch.StartNew();
         while (!condition())
         {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), $"timed out waiting for {what}");
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), $"timed out waiting for {what}\n{string.Join("\n", worker?.Lines.TakeLast(30) ?? [])}");
             await Task.Delay(50);
         }
     }

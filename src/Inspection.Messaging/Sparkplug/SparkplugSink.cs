@@ -408,9 +408,12 @@ public sealed class SparkplugSink : IResultSink
             device.Born = false;
         }
 
-        _client?.Dispose();
+        var client = _client;
         _client = null;
         _gate.Release();
+
+        // A hung broker can hold up a client's teardown: nothing waits for it.
+        _ = Task.Run(() => client?.Dispose());
     }
 
     /// <summary>Publishes within <see cref="SparkplugOptions.PublishTimeout"/>; a broker that takes nothing for that long ends the session.</summary>
