@@ -70,6 +70,27 @@ public sealed class ConfigurationTests
         Assert.Equal(["Inspection:Mqtt:PasswordFile", "Inspection:Mqtt:CaFile"], problems.Select(p => p[..p.IndexOf(": ", StringComparison.Ordinal)]));
         Assert.Equal(["press-1", "station-2"], options.Cameras.Select(c => c.Id));
         Assert.Equal(InspectionMode.Triggered, options.Cameras[1].Mode);
+        Assert.True(options.Sparkplug.Enabled);
+        Assert.Equal("ignition", options.Sparkplug.PrimaryHostId);
+    }
+
+    [Fact]
+    public void Output_settings_are_checked_like_the_others()
+    {
+        var (_, problems) = WorkerConfiguration.Read(Configuration(new()
+        {
+            ["Inspection:Mqtt:JsonResults"] = "false",                   // and no Sparkplug: nothing would carry the results
+            ["Inspection:Mqtt:Buffer:Policy"] = "DropSome",
+            ["Inspection:Sparkplug:Buffer:Capacity"] = "0",
+            ["Inspection:Sparkplug:GroupId"] = "plant/1",
+            ["Inspection:Sparkplug:Reporting"] = "Sometimes",
+        }));
+        Assert.Contains(problems, p => p.StartsWith("Inspection:Mqtt:Buffer:Policy: 'DropSome' is not one of Block, DropOldest, DropNewest", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Inspection:Sparkplug:Buffer:Capacity:", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Inspection:Sparkplug:GroupId:", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Inspection:Sparkplug:Reporting: 'Sometimes' is not one of EveryFrame, ByException", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("Inspection:Mqtt:JsonResults: false, and Sparkplug is not enabled either", StringComparison.Ordinal));
+        Assert.Equal(5, problems.Count);
     }
 
     private static IConfiguration Configuration(Dictionary<string, string?> values) => new ConfigurationBuilder().AddInMemoryCollection(values).Build();

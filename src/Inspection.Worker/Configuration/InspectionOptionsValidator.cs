@@ -5,7 +5,6 @@ using Inspection.Core;
 using Inspection.Messaging;
 using Inspection.Vision;
 using Inspection.Worker.Rules;
-using Microsoft.Extensions.Options;
 
 namespace Inspection.Worker.Configuration;
 
@@ -13,18 +12,16 @@ namespace Inspection.Worker.Configuration;
 /// Checks the whole configuration at once and names every problem by its configuration path
 /// (Inspection:Cameras:0:Uri), so that one start shows all there is to fix.
 /// </summary>
-public sealed class InspectionOptionsValidator : IValidateOptions<InspectionOptions>
+public static class InspectionOptionsValidator
 {
-    public ValidateOptionsResult Validate(string? name, InspectionOptions options)
-    {
-        var problems = Problems(options);
-        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
-    }
-
     public static List<string> Problems(InspectionOptions options)
     {
         var problems = new List<string>();
         Annotations(options, InspectionOptions.Section, problems);
+        if (!options.Mqtt.JsonResults && !options.Sparkplug.Enabled)
+        {
+            problems.Add($"{InspectionOptions.Section}:Mqtt:JsonResults: false, and Sparkplug is not enabled either: no output would carry the results; enable one of them.");
+        }
 
         var ids = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < options.Cameras.Count; i++)
