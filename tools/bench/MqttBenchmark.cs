@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using Inspection.Core;
 using Inspection.Messaging;
@@ -62,7 +61,8 @@ internal static class MqttBenchmark
         Directory.Delete(folder, recursive: true);
     }
 
-    private static InspectionResult Result(long sequence) => new()
+    /// <summary>A typical result: one camera of four, every tenth NG with one detection.</summary>
+    internal static InspectionResult Result(long sequence) => new()
     {
         CameraId = "cam" + (sequence % 4),
         Sequence = sequence,
@@ -188,44 +188,5 @@ internal static class MqttBenchmark
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
-    }
-
-    /// <summary>A mosquitto for the benchmark, on a free loopback port.</summary>
-    private sealed class Mosquitto : IDisposable
-    {
-        private readonly Process _process;
-
-        private Mosquitto(Process process, int port)
-        {
-            _process = process;
-            Port = port;
-        }
-
-        public int Port { get; }
-
-        public static Mosquitto Start(string folder)
-        {
-            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-            listener.Start();
-            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-            listener.Stop();
-            var configuration = Path.Combine(folder, "mosquitto.conf");
-            File.WriteAllLines(configuration, [$"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 0", "max_inflight_messages 0"]);
-            var process = Process.Start(new ProcessStartInfo("mosquitto", ["-c", configuration]) { RedirectStandardError = true })
-                ?? throw new InspectionInputException("mosquitto did not start; install it (tools/install-deps.sh).");
-            for (var i = 0; i < 100 && !File.ReadLines("/proc/net/tcp").Any(l => l.Contains(":" + port.ToString("X4", CultureInfo.InvariantCulture) + " 00000000:0000 0A", StringComparison.Ordinal)); i++)
-            {
-                Thread.Sleep(50);
-            }
-
-            return new Mosquitto(process, port);
-        }
-
-        public void Dispose()
-        {
-            _process.Kill();
-            _process.WaitForExit();
-            _process.Dispose();
-        }
     }
 }

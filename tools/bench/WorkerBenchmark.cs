@@ -27,8 +27,8 @@ internal static class WorkerBenchmark
         var frames = options.GetInt("frames", 200);
         var streams = options.Get("streams", "1,3").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         var batch = options.GetInt("batch", 8);
-        var model = options.Get("model", Path.Combine(BenchOptions.RepositoryRoot(), "models/workpiece-crack/workpiece-crack-yolov8n-320.onnx"));
-        var clip = Clip(Path.Combine(BenchOptions.Shared, "media/traffic_cKuhn517_MIT.mp4"), frames);
+        var model = Model(options);
+        var clip = Clip(frames);
         var images = Decode(clip);
         Measure.Progress($"{Path.GetFileName(clip)}: {images.Count} frames of {images[0].Width}x{images[0].Height}; model {Path.GetFileName(model)}, batch {batch}; {rounds} rounds");
 
@@ -79,10 +79,22 @@ internal static class WorkerBenchmark
         return views.Length / clock.Elapsed.TotalSeconds;
     }
 
-    private static async Task<double> WorkerThroughputAsync(string model, string clip, int sources, int frames, int batch)
+    /// <summary>The model the worker benchmarks run: <c>--model</c>, or the demo model (workpiece-crack, 320 px).</summary>
+    internal static string Model(BenchOptions options) =>
+        options.Get("model", Path.Combine(BenchOptions.RepositoryRoot(), "models/workpiece-crack/workpiece-crack-yolov8n-320.onnx"));
+
+    /// <summary>
+    /// The worker's images/s from start to the last of <paramref name="sources"/> x <paramref name="frames"/> results
+    /// handed to its outputs, on file sources delivering every frame. <paramref name="configuration"/> adds settings
+    /// (<c>--Inspection:...=...</c>) to the benchmark's own, so other benchmarks measure the same worker with one
+    /// thing changed; <paramref name="measured"/> looks at the worker's services right when the clock stops,
+    /// before it is stopped.
+    /// </summary>
+    internal static async Task<double> WorkerThroughputAsync(string model, string clip, int sources, int frames, int batch,
+        IEnumerable<string>? configuration = null, Action<IServiceProvider>? measured = null)
     {
         using var folder = new TemporaryFolder();
-        var args = Arguments(model, clip, sources, batch, folder.Path, realtime: false);
+        var args = Arguments(model, clip, sources, batch, folder.Path, realtime: false).Concat(configuration ?? []).ToArray();
         var (app, problems) = WorkerApp.Build(args);
         if (app is null)
         {
@@ -101,6 +113,7 @@ internal static class WorkerBenchmark
             }
 
             var fps = sources * frames / clock.Elapsed.TotalSeconds;
+            measured?.Invoke(app.Services);
             await app.StopAsync();
             return fps;
         }
@@ -194,9 +207,16 @@ internal static class WorkerBenchmark
         }
     }
 
-    /// <summary>The first frames of the traffic video as a short H.264 clip.</summary>
-    private static string Clip(string source, int frames) =>
-        Measure.Clip(source, Path.Combine(Path.GetTempPath(), $"inspection-bench-clip-{frames}.mp4"), frames);
+    /// <summary>The first <paramref name="frames"/> frames of the shared traffic video (640x360) as a short H.264 clip.</summary>
+    internal static string Clip(int frames) =>
+        Measure.Clip(Path.Combine(BenchOptions.Shared, "media/traffic_cKuhn517_MIT.mp4"), Path.Combine(Path.GetTempPath(), $"inspection-bench-clip-{frames}.mp4"), frames);
+
+    /// <summary>How many frames <paramref name="clip"/> holds (an MP4 knows it exactly): the results a file source gives.</summary>
+    internal static int FrameCount(string clip)
+    {
+        using var capture = new VideoCapture(clip);
+        return (int)capture.Get(VideoCaptureProperties.FrameCount);
+    }
 
     private static double Percentile(IEnumerable<double> values, double p)
     {
