@@ -123,43 +123,16 @@ public sealed class MqttSession : IAsyncDisposable
         _connection.Dispose();
     }
 
-    private async Task RunAsync(CancellationToken stop)
+    private Task RunAsync(CancellationToken stop) => SessionOptions.KeepConnectedAsync(_options, ConnectAsync, DrainAsync, e =>
     {
-        var attempt = 0;
-        while (!stop.IsCancellationRequested)
+        var reason = Explain(e);
+        if (reason != _lastError)
         {
-            try
-            {
-                await ConnectAsync(stop).ConfigureAwait(false);
-                attempt = 0;
-                await DrainAsync(stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                var reason = Explain(e);
-                if (reason != _lastError)
-                {
-                    _logger.LogWarning("MQTT {Broker}: {Reason}. Results wait in the queue ({Count}) and are sent when the broker is back.", Broker, reason, _queue.Count);
-                }
-
-                Volatile.Write(ref _lastError, reason);
-            }
-
-            var delay = Backoff.Delay(attempt++, _options.ReconnectInitialDelay, _options.ReconnectMaxDelay);
-            try
-            {
-                await Task.Delay(delay, stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            _logger.LogWarning("MQTT {Broker}: {Reason}. Results wait in the queue ({Count}) and are sent when the broker is back.", Broker, reason, _queue.Count);
         }
-    }
+
+        Volatile.Write(ref _lastError, reason);
+    }, () => Task.CompletedTask, stop);
 
     private string Broker => _options.UsesEmbeddedBroker ? $"127.0.0.1:{_options.EmbeddedBrokerPort} (embedded)" : $"{_options.Host}:{_options.Port}";
 

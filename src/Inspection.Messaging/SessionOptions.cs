@@ -30,6 +30,43 @@ internal static class SessionOptions
         }
     }
 
+    /// <summary>
+    /// Connects, serves the session until it ends, and connects again with back-off, until <paramref name="stop"/>:
+    /// the life of every MQTT session of the service. <paramref name="failed"/> hears why a session ended or never
+    /// began; <paramref name="ended"/> runs after each session.
+    /// </summary>
+    public static async Task KeepConnectedAsync(MqttOptions options, Func<CancellationToken, Task> connect, Func<CancellationToken, Task> serve, Action<Exception> failed, Func<Task> ended, CancellationToken stop)
+    {
+        var attempt = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await connect(stop).ConfigureAwait(false);
+                attempt = 0;
+                await serve(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                failed(e);
+            }
+
+            await ended().ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(Inspection.Core.Backoff.Delay(attempt++, options.ReconnectInitialDelay, options.ReconnectMaxDelay), stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
     /// <param name="host">Another broker than <paramref name="options"/>' one, with the same credentials and TLS.</param>
     public static MqttClientOptionsBuilder Build(MqttOptions options, string clientId, string? host = null, int? port = null)
     {

@@ -35,7 +35,7 @@ internal static class SinkBenchmark
         var rounds = options.GetInt("rounds", 3);
         var sources = options.GetInt("sources", 3);
         var batch = options.GetInt("batch", 8);
-        var count = options.GetInt("messages", 20_000);
+        var count = options.GetInt("messages", 100_000);
         var model = WorkerBenchmark.Model(options);
         var clip = WorkerBenchmark.Clip(options.GetInt("frames", 200));
         var frames = WorkerBenchmark.FrameCount(clip);

@@ -232,37 +232,9 @@ public sealed class SparkplugSink : IResultSink
         device.Born = true;
     }
 
-    private async Task RunAsync(CancellationToken stop)
-    {
-        var attempt = 0;
-        while (!stop.IsCancellationRequested)
-        {
-            try
-            {
-                await ConnectAsync(stop).ConfigureAwait(false);
-                attempt = 0;
-                await ServeSessionAsync(stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                _logger.LogWarning("Sparkplug node {Group}/{Node}: {Reason}; reconnecting.", _options.GroupId, _options.EdgeNodeId, e.GetBaseException().Message);
-            }
-
-            await EndSessionAsync().ConfigureAwait(false);
-            try
-            {
-                await Task.Delay(Backoff.Delay(attempt++, _mqtt.ReconnectInitialDelay, _mqtt.ReconnectMaxDelay), stop).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    private Task RunAsync(CancellationToken stop) => SessionOptions.KeepConnectedAsync(_mqtt, ConnectAsync, ServeSessionAsync,
+        e => _logger.LogWarning("Sparkplug node {Group}/{Node}: {Reason}; reconnecting.", _options.GroupId, _options.EdgeNodeId, e.GetBaseException().Message),
+        EndSessionAsync, stop);
 
     /// <summary>
     /// Births when the node may publish, rebirths on request, DDATA by exception, and a ping every keep-alive period
