@@ -96,9 +96,13 @@ public sealed class MqttOptions
     /// </summary>
     public SinkBufferOptions Buffer { get; set; } = new() { Policy = SinkFullPolicy.Block };
 
-    /// <summary>The embedded broker's port on 127.0.0.1, used when <see cref="Host"/> is empty.</summary>
+    /// <summary>The embedded broker's port, used when <see cref="Host"/> is empty.</summary>
     [Range(1, 65535)]
     public int EmbeddedBrokerPort { get; set; } = 1883;
+
+    /// <summary>Where the embedded broker listens: loopback by default; any other address needs a users file (Inspection:Access:UsersFile).</summary>
+    [Required]
+    public string EmbeddedBrokerAddress { get; set; } = "127.0.0.1";
 
     public bool UsesEmbeddedBroker => string.IsNullOrWhiteSpace(Host);
 

@@ -246,7 +246,8 @@ public sealed class MqttSession : IAsyncDisposable
         {
             if (MqttTopicFilterComparer.Compare(message.Topic, filter) == MqttTopicFilterCompareResult.IsMatch)
             {
-                await handler(new InboundMessage(message.Topic, message.Payload.ToArray(), message.ResponseTopic, message.CorrelationData ?? [])).ConfigureAwait(false);
+                var sender = message.UserProperties?.LastOrDefault(p => p.Name == EmbeddedBroker.SenderProperty) is { } stamp ? System.Text.Encoding.UTF8.GetString(stamp.ValueBuffer.Span) : null;
+                await handler(new InboundMessage(message.Topic, message.Payload.ToArray(), message.ResponseTopic, message.CorrelationData ?? [], sender)).ConfigureAwait(false);
                 return;
             }
         }

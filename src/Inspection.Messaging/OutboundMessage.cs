@@ -4,9 +4,6 @@ using System.Text;
 namespace Inspection.Messaging;
 
 /// <summary>An MQTT message waiting in the queue: everything needed to publish it again after a restart.</summary>
-/// <summary>A message the service received on a subscription other than commands (a trigger).</summary>
-public sealed record InboundMessage(string Topic, ReadOnlyMemory<byte> Payload, string? ResponseTopic, ReadOnlyMemory<byte> CorrelationData);
-
 public sealed record OutboundMessage
 {
     private const byte FormatVersion = 1;

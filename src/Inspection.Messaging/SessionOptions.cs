@@ -67,11 +67,15 @@ internal static class SessionOptions
         }
     }
 
+    /// <summary>Where the service's own sessions reach the embedded broker: its address, or loopback when it listens on all.</summary>
+    public static string EmbeddedBrokerHost(MqttOptions options) =>
+        options.EmbeddedBrokerAddress is "0.0.0.0" or "::" ? "127.0.0.1" : options.EmbeddedBrokerAddress;
+
     /// <param name="host">Another broker than <paramref name="options"/>' one, with the same credentials and TLS.</param>
     public static MqttClientOptionsBuilder Build(MqttOptions options, string clientId, string? host = null, int? port = null)
     {
         var (server, serverPort) = host is { Length: > 0 } ? (host, port ?? options.Port)
-            : options.UsesEmbeddedBroker ? ("127.0.0.1", port ?? options.EmbeddedBrokerPort) : (options.Host!, port ?? options.Port);
+            : options.UsesEmbeddedBroker ? (EmbeddedBrokerHost(options), port ?? options.EmbeddedBrokerPort) : (options.Host!, port ?? options.Port);
         var builder = new MqttClientOptionsBuilder()
             .WithClientId(clientId)
             .WithTcpServer(server, serverPort)

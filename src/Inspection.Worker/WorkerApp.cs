@@ -142,6 +142,8 @@ public static class WorkerApp
         services.AddSingleton<RuleBook>();
         services.AddSingleton<CameraFeeds>();
         services.AddSingleton<CommandRouter>();
+        services.AddSingleton<CommandAuthority>();
+        services.AddSingleton<AuditLog>();
         services.AddSingleton<TriggerDesk>();
         services.AddSingleton<IResultSink>(provider => new JsonResultSink(provider.GetRequiredService<MessagingHost>().Session, provider.GetRequiredService<TimeProvider>()));
         if (options.Sparkplug.Enabled)

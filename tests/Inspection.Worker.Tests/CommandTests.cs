@@ -38,7 +38,7 @@ public sealed class CommandTests
         Assert.Equal(0.4, set.GetProperty("result").GetProperty("demo").GetProperty("crack").GetDouble());
         var refused = await CommandAsync(operatorClient, "inspection/site/line/demo/cmd/set-thresholds", "{\"confidence\": 2}");
         Assert.False(refused.GetProperty("ok").GetBoolean());
-        Assert.Contains("outside 0..1", refused.GetProperty("error").GetString());
+        Assert.Contains("outside 0.05..0.95, the range commands may set", refused.GetProperty("error").GetString());
         PipelineTests.StopCleanly(worker);
     }
 

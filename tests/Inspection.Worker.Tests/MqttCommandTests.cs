@@ -19,7 +19,9 @@ public sealed class MqttCommandTests
         using var folder = new TempFolder();
         using var broker = ServerProcess.Mosquitto(folder.Path);
         await using var replies = await MqttSubscriber.StartAsync(broker.Port, "#", "reply-watcher");
-        await using var worker = await InProcessWorker.StartAsync(InProcessSettings.Demo(folder, broker.Port, cameras: ["cam1", "cam2"]));
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["cam1", "cam2"]);
+        settings["Inspection:Access:ResponseTopics:0"] = "plc/replies";
+        await using var worker = await InProcessWorker.StartAsync(settings);
         await WaitUntil(() => replies.Snapshot().Any(m => m.Topic.EndsWith("/result", StringComparison.Ordinal)), "the first result");
 
         using var client = new MqttClientFactory().CreateMqttClient();
@@ -43,21 +45,32 @@ public sealed class MqttCommandTests
         Assert.Equal(7, (int)reply["id"]!);
         Assert.Equal(0.4, (double)reply["result"]!["cam1"]!["crack"]!);
 
+        // A response topic outside the line's replies and the allowed ones (here: a camera's result topic) is refused on the default reply topic.
+        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("inspection/plant1/lineA/cam1/cmd/ping")
+            .WithPayload("{}").WithResponseTopic("inspection/plant1/lineA/cam1/result").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await WaitUntil(() => replies.Snapshot().Any(m => m.Topic == "inspection/plant1/lineA/cam1/cmd/ping/reply"), "the refusal of a foreign response topic");
+        Assert.Contains("is outside inspection/plant1/lineA/replies/", replies.Snapshot().First(m => m.Topic == "inspection/plant1/lineA/cam1/cmd/ping/reply").Payload, StringComparison.Ordinal);
+        Assert.DoesNotContain(replies.Snapshot(), m => m.Topic == "inspection/plant1/lineA/cam1/result" && m.Payload.Contains("\"command\"", StringComparison.Ordinal));
+
         // MQTT 3.1.1 style from mosquitto_pub: the reply goes to the command topic + /reply.
         Run("mosquitto_pub", "-h", "127.0.0.1", "-p", $"{broker.Port}", "-V", "mqttv311", "-q", "1", "-t", "inspection/plant1/lineA/cmd/ping", "-m", "{}");
         Run("mosquitto_pub", "-h", "127.0.0.1", "-p", $"{broker.Port}", "-q", "1", "-t", "inspection/plant1/lineA/cmd/reboot", "-m", "{}");
         Run("mosquitto_pub", "-h", "127.0.0.1", "-p", $"{broker.Port}", "-q", "1", "-t", "inspection/plant1/lineA/cam2/cmd/set-thresholds", "-m", "{not json");
         Run("mosquitto_pub", "-h", "127.0.0.1", "-p", $"{broker.Port}", "-q", "1", "-t", "inspection/plant1/lineA/cam2/cmd/set-thresholds", "-m", "{\"confidence\":3}");
-        await WaitUntil(() => replies.Snapshot().Count(m => m.Topic.EndsWith("/reply", StringComparison.Ordinal)) >= 4, "four replies");
+        await WaitUntil(() => replies.Snapshot().Count(m => m.Topic.EndsWith("/reply", StringComparison.Ordinal)) >= 5, "four more replies");
 
         var byTopic = replies.Snapshot().Where(m => m.Topic.EndsWith("/reply", StringComparison.Ordinal)).GroupBy(m => m.Topic).ToDictionary(g => g.Key, g => g.Select(m => JsonNode.Parse(m.Payload)!).ToList());
         Assert.True((bool)byTopic["inspection/plant1/lineA/cmd/ping/reply"][0]["ok"]!);
+        await WaitUntil(() => replies.Snapshot().Count(m => m.Topic == "inspection/plant1/lineA/service/audit") == 6, "an audit event for every command, accepted or refused");
+        var audits = replies.Snapshot().Where(m => m.Topic == "inspection/plant1/lineA/service/audit").Select(m => JsonNode.Parse(m.Payload)!).ToList();
+        Assert.Equal(["set-thresholds accepted", "ping refused", "ping accepted", "reboot refused", "set-thresholds refused", "set-thresholds refused"], audits.Select(a => $"{a["command"]} {a["outcome"]}"));
+        Assert.All(audits, a => Assert.Equal("unknown", (string?)a["user"])); // mosquitto does not say who published: its ACL decides
         var known = string.Join(", ", worker.Get<CommandRouter>().Names);
         Assert.Equal($"unknown command 'reboot'; known commands: {known}", (string?)byTopic["inspection/plant1/lineA/cmd/reboot/reply"][0]["error"]);
         Assert.Contains("set-thresholds", known, StringComparison.Ordinal);
         var thresholdReplies = byTopic["inspection/plant1/lineA/cam2/cmd/set-thresholds/reply"];
         Assert.Contains("not valid JSON", (string?)thresholdReplies[0]["error"]);
-        Assert.Equal("confidence 3 is outside 0..1", (string?)thresholdReplies[1]["error"]);
+        Assert.StartsWith("confidence 3 is outside 0.05..0.95, the range commands may set", (string?)thresholdReplies[1]["error"], StringComparison.Ordinal);
         Assert.All(thresholdReplies, r => Assert.False((bool)r["ok"]!));
 
         // Still publishing after the bad commands.

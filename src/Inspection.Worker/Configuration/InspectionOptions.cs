@@ -32,6 +32,9 @@ public sealed class InspectionOptions
 
     public EvidenceOptions Evidence { get; set; } = new();
 
+    /// <summary>Who may steer the line: users and roles, signed commands, where replies may go, how commands run (docs/security.md).</summary>
+    public AccessOptions Access { get; set; } = new();
+
     public HttpOptions Http { get; set; } = new();
 
     /// <summary>On SIGTERM: stop the cameras, finish the batches in flight and flush MQTT within this time.</summary>
@@ -147,6 +150,19 @@ public sealed class RulesOptions
     /// <summary>A frame with a detection within this much of its class's threshold is uncertain, and may be kept as evidence.</summary>
     [Range(0.0, 0.5)]
     public double UncertainMargin { get; set; } = 0.1;
+
+    /// <summary>How far a command (set-thresholds) may move a class's confidence threshold: a threshold of 1.0 would pass every part.</summary>
+    public ThresholdLimits CommandLimits { get; set; } = new();
+}
+
+/// <summary>The range of confidence thresholds commands may set.</summary>
+public sealed class ThresholdLimits
+{
+    [Range(0.0, 1.0)]
+    public double MinConfidence { get; set; } = 0.05;
+
+    [Range(0.0, 1.0)]
+    public double MaxConfidence { get; set; } = 0.95;
 }
 
 public sealed class ClassRuleOptions
@@ -178,6 +194,41 @@ public sealed class CameraRulesOptions
 
     [Range(0, 100_000)]
     public double? MinBoxHeight { get; set; }
+}
+
+/// <summary>Who may steer the line, and how commands are taken.</summary>
+public sealed class AccessOptions
+{
+    /// <summary>
+    /// The users and their roles (<c>inspection broker users add</c>). The embedded broker admits only them, each by
+    /// its role's topic rules, and tells the worker who sent each command; <c>inspection broker passwd</c> and
+    /// <c>acl</c> write the same for a mosquitto. Without it the embedded broker is anonymous and loopback only.
+    /// </summary>
+    public string? UsersFile { get; set; }
+
+    /// <summary>The keys commands may be signed with (<c>inspection command keygen</c>).</summary>
+    public string? CommandKeysFile { get; set; }
+
+    /// <summary>Refuse every command that is not signed with a key of <see cref="CommandKeysFile"/>: for brokers without ACLs.</summary>
+    public bool RequireSignedCommands { get; set; }
+
+    /// <summary>A signed command is taken only within this time of its signature, and each only once.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan SignatureWindow { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// MQTT 5 response topics a request may name outside the line's own tree (filters such as "plc/replies/#");
+    /// inside the tree, {line}/replies/{user}/# is always allowed. A request naming any other is refused.
+    /// </summary>
+    public List<string> ResponseTopics { get; set; } = [];
+
+    /// <summary>A command that runs longer is cancelled (a cancelled promotion leaves the serving model) and answered as timed out.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Commands waiting their turn at most; beyond that a command is refused as busy.</summary>
+    [Range(1, 1024)]
+    public int CommandQueueCapacity { get; set; } = 32;
 }
 
 /// <summary>NG frames and a sample of uncertain ones, kept as a dataset the trainer reads as it is.</summary>

@@ -59,6 +59,7 @@ public static class InspectionOptionsValidator
             Polygons(camera.Rules.IgnoreMasks, $"{path}:Rules:IgnoreMasks", problems);
         }
 
+        Access(options, problems);
         if (options.Model.ModelPath.Length > 0 && !File.Exists(options.Model.ModelPath))
         {
             problems.Add($"{InspectionOptions.Section}:Model:ModelPath: '{options.Model.ModelPath}' does not exist; give an ONNX model exported by 'inspection export' or Ultralytics.");
@@ -114,6 +115,61 @@ public static class InspectionOptionsValidator
     }
 
     /// <summary>Data annotations of <paramref name="value"/> and of the option objects it holds, with their paths.</summary>
+    /// <summary>The users and keys files load, signing has keys, the embedded broker leaves loopback only with users, limits are a range.</summary>
+    private static void Access(InspectionOptions options, List<string> problems)
+    {
+        var access = options.Access;
+        var section = $"{InspectionOptions.Section}:Access";
+        Load(access.UsersFile, path => Inspection.Access.UsersFile.Load(path), $"{section}:UsersFile", problems);
+        Load(access.CommandKeysFile, path => Inspection.Access.CommandKeys.Load(path), $"{section}:CommandKeysFile", problems);
+        if (access.RequireSignedCommands && access.CommandKeysFile is not { Length: > 0 })
+        {
+            problems.Add($"{section}:RequireSignedCommands: signed commands need the keys to check them with; give {section}:CommandKeysFile.");
+        }
+
+        for (var i = 0; i < access.ResponseTopics.Count; i++)
+        {
+            var filter = access.ResponseTopics[i];
+            if (filter.Length == 0 || filter.Split('/').Any(level => level.Length > 1 && (level.Contains('#') || level.Contains('+'))) || (filter.Contains('#') && !filter.EndsWith('#')))
+            {
+                problems.Add($"{section}:ResponseTopics:{i}: '{filter}' is not an MQTT topic filter ('+' for one level, '#' only at the end).");
+            }
+        }
+
+        var address = options.Mqtt.EmbeddedBrokerAddress;
+        if (!System.Net.IPAddress.TryParse(address, out var ip))
+        {
+            problems.Add($"{InspectionOptions.Section}:Mqtt:EmbeddedBrokerAddress: '{address}' is not an IP address.");
+        }
+        else if (options.Mqtt.UsesEmbeddedBroker && !System.Net.IPAddress.IsLoopback(ip) && access.UsersFile is not { Length: > 0 })
+        {
+            problems.Add($"{InspectionOptions.Section}:Mqtt:EmbeddedBrokerAddress: the embedded broker admits anyone without users, so it may listen on {address} only with {section}:UsersFile.");
+        }
+
+        var limits = options.Rules.CommandLimits;
+        if (limits.MinConfidence > limits.MaxConfidence)
+        {
+            problems.Add($"{InspectionOptions.Section}:Rules:CommandLimits: MinConfidence {limits.MinConfidence} is above MaxConfidence {limits.MaxConfidence}.");
+        }
+    }
+
+    private static void Load(string? path, Action<string> load, string setting, List<string> problems)
+    {
+        if (path is not { Length: > 0 })
+        {
+            return;
+        }
+
+        try
+        {
+            load(path);
+        }
+        catch (InspectionInputException e)
+        {
+            problems.Add($"{setting}: {e.Message}.");
+        }
+    }
+
     private static void Annotations(object value, string path, List<string> problems)
     {
         var results = new List<ValidationResult>();

@@ -1,17 +1,21 @@
 using System.Text.Json.Nodes;
 using Inspection.Core;
+using Inspection.Worker.Configuration;
 using Inspection.Worker.Rules;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Inspection.Worker.Control;
 
 /// <summary>The commands that read and change the rules: get-thresholds and set-thresholds. Registered before any transport takes requests.</summary>
-public sealed class RuleCommands(RuleBook rules, CommandRouter commands) : IHostedService
+public sealed class RuleCommands(RuleBook rules, CommandRouter commands, IOptions<InspectionOptions> options) : IHostedService
 {
+    private readonly ThresholdLimits _limits = options.Value.Rules.CommandLimits;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        commands.Register("get-thresholds", (request, _) => Task.FromResult<JsonNode?>(Thresholds(request.Camera)));
-        commands.Register("set-thresholds", SetThresholdsAsync);
+        commands.Register("get-thresholds", (request, _) => Task.FromResult<JsonNode?>(Thresholds(request.Camera)), steers: false);
+        commands.Register("set-thresholds", SetThresholdsAsync, steers: true);
         return Task.CompletedTask;
     }
 
@@ -22,6 +26,11 @@ public sealed class RuleCommands(RuleBook rules, CommandRouter commands) : IHost
         if (!request.Arguments.TryGetPropertyValue("confidence", out var value) || value is not JsonValue number || !number.TryGetValue<double>(out var confidence))
         {
             throw new InspectionInputException("give \"confidence\" (a number 0..1) and optionally \"class\"");
+        }
+
+        if (confidence < _limits.MinConfidence || confidence > _limits.MaxConfidence)
+        {
+            throw new InspectionInputException($"confidence {confidence} is outside {_limits.MinConfidence}..{_limits.MaxConfidence}, the range commands may set (Inspection:Rules:CommandLimits)");
         }
 
         var className = request.Arguments.TryGetPropertyValue("class", out var c) && c is JsonValue text && text.TryGetValue<string>(out var name) ? name : null;

@@ -37,6 +37,7 @@ public sealed class WorkerMetrics
         MqttConnected = factory.CreateGauge("inspection_mqtt_connected", "1 while connected to the broker.");
         MqttFailures = factory.CreateCounter("inspection_mqtt_failures_total", "Messages the broker refused or the full queue dropped.", ["kind"]);
         ModelInfo = factory.CreateGauge("inspection_model_info", "The model serving, as labels; the value is 1.", ["name", "version", "provider"]);
+        Commands = factory.CreateCounter("inspection_commands_total", "Commands (and refused triggers and connections) by outcome: accepted, refused, failed, timed_out.", ["command", "outcome"]);
         Triggers = factory.CreateCounter("inspection_triggers_total", "Triggers received, by outcome.", ["camera", "outcome"]);
         Evidence = factory.CreateCounter("inspection_evidence_total", "Evidence items, by outcome.", ["kind", "outcome"]);
         ModelSwaps = factory.CreateCounter("inspection_model_swaps_total", "Model changes by outcome: swapped, rolled_back, refused.", ["outcome"]);
@@ -76,6 +77,7 @@ public sealed class WorkerMetrics
     public Counter MqttFailures { get; }
     public Gauge ModelInfo { get; }
     public Counter Triggers { get; }
+    public Counter Commands { get; }
     public Counter Evidence { get; }
     public Counter ModelSwaps { get; }
     public Counter Heartbeats { get; }

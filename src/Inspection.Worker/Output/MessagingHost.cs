@@ -1,3 +1,5 @@
+using System.Net;
+using Inspection.Access;
 using Inspection.Messaging;
 using Inspection.Worker.Configuration;
 using Inspection.Worker.Observability;
@@ -15,6 +17,7 @@ namespace Inspection.Worker.Output;
 public sealed class MessagingHost : IHostedService, IAsyncDisposable
 {
     private readonly MqttOptions _options;
+    private readonly InspectionOptions _inspection;
     private readonly TimeSpan _shutdown;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
@@ -23,6 +26,7 @@ public sealed class MessagingHost : IHostedService, IAsyncDisposable
 
     public MessagingHost(IOptions<InspectionOptions> options, WorkerMetrics metrics, ILoggerFactory loggers)
     {
+        _inspection = options.Value;
         _options = options.Value.Mqtt;
         _shutdown = options.Value.ShutdownTimeout;
         _loggers = loggers;
@@ -40,16 +44,22 @@ public sealed class MessagingHost : IHostedService, IAsyncDisposable
 
     public MqttSession Session { get; }
 
+    /// <summary>The embedded broker refused someone: (user, topic, "connect" or "publish"). The audit log listens.</summary>
+    public event Action<string, string, string>? BrokerDenied;
+
     /// <summary>Where people can watch the results: a mosquitto_sub command line.</summary>
     public string WatchCommand => _options.UsesEmbeddedBroker
-        ? $"mosquitto_sub -h 127.0.0.1 -p {_options.EmbeddedBrokerPort} -t '{Session.Topics.LineRoot.Split('/')[0]}/#' -v"
+        ? $"mosquitto_sub -h {_options.EmbeddedBrokerAddress} -p {_options.EmbeddedBrokerPort} -t '{Session.Topics.LineRoot.Split('/')[0]}/#' -v"
         : $"mosquitto_sub -h {_options.Host} -p {_options.Port} -t '{Session.Topics.LineRoot}/#' -v";
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (_options.UsesEmbeddedBroker)
         {
-            _broker = await EmbeddedBroker.StartAsync(_options.EmbeddedBrokerPort, _loggers.CreateLogger<EmbeddedBroker>()).ConfigureAwait(false);
+            var access = _inspection.Access.UsersFile is { Length: > 0 } users
+                ? new BrokerAccess(UsersFile.Load(users), new TopicRules(Session.Topics.LineRoot, _inspection.Sparkplug.Enabled ? _inspection.Sparkplug.GroupId : null), (user, topic, action) => BrokerDenied?.Invoke(user, topic, action))
+                : null;
+            _broker = await EmbeddedBroker.StartAsync(_options.EmbeddedBrokerPort, _loggers.CreateLogger<EmbeddedBroker>(), IPAddress.Parse(_options.EmbeddedBrokerAddress), access).ConfigureAwait(false);
         }
 
         Session.Start();

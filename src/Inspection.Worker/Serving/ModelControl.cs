@@ -34,16 +34,16 @@ public sealed class ModelControl : BackgroundService
     {
         (_options, _model, _sinks, _metrics, _logger) = (options.Value.Model, model, sinks, metrics, logger);
         _model.Changed += change => _ = Publish("model", change);
-        commands.Register("model", (_, _) => Task.FromResult<JsonNode?>(Status()));
-        commands.Register("promote", PromoteAsync);
-        commands.Register("rollback", RollbackAsync);
-        commands.Register("shadow", ShadowAsync);
+        commands.Register("model", (_, _) => Task.FromResult<JsonNode?>(Status()), steers: false);
+        commands.Register("promote", PromoteAsync, steers: true);
+        commands.Register("rollback", RollbackAsync, steers: true);
+        commands.Register("shadow", ShadowAsync, steers: true);
         commands.Register("shadow-stop", async (_, _) =>
         {
             await _model.StopShadowAsync().ConfigureAwait(false);
             return Status();
-        });
-        commands.Register("heartbeat", async (_, _) => JsonSerializer.SerializeToNode(await HeartbeatAsync().ConfigureAwait(false), JsonOptions));
+        }, steers: true);
+        commands.Register("heartbeat", async (_, _) => JsonSerializer.SerializeToNode(await HeartbeatAsync().ConfigureAwait(false), JsonOptions), steers: false);
     }
 
     public override void Dispose()
