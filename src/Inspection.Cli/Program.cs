@@ -8,6 +8,8 @@ root.Subcommands.Add(SourcesCommand.Create());
 root.Subcommands.Add(DatasetCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(RetrainCommand.Create());
+root.Subcommands.Add(AccessCommands.Broker());
+root.Subcommands.Add(AccessCommands.Signing());
 foreach (var command in TrainingCommands.Create())
 {
     root.Subcommands.Add(command);

@@ -21,7 +21,10 @@ public static class CliRunner
         }
     }
 
-    public static async Task<Result> RunAsync(params string[] args)
+    public static Task<Result> RunAsync(params string[] args) => RunWithInputAsync(null, args);
+
+    /// <summary>Runs the CLI with <paramref name="input"/> on its standard input (a password, a command's JSON).</summary>
+    public static async Task<Result> RunWithInputAsync(string? input, params string[] args)
     {
         var cli = CliPath;
 
@@ -29,6 +32,7 @@ public static class CliRunner
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = true,
             WorkingDirectory = SharedData.RepositoryRoot,
         };
         start.ArgumentList.Add(cli);
@@ -38,6 +42,12 @@ public static class CliRunner
         }
 
         using var process = Process.Start(start)!;
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input);
+        }
+
+        process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));

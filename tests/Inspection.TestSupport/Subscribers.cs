@@ -15,11 +15,12 @@ public sealed class MqttSubscriber : IAsyncDisposable
     private readonly string _filter;
     private readonly CancellationTokenSource _stop = new();
 
-    private MqttSubscriber(int port, string filter, string clientId)
+    private MqttSubscriber(int port, string filter, string clientId, string? user, string? password)
     {
         _filter = filter;
-        _options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(clientId)
-            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithCleanStart(false).WithSessionExpiryInterval(3600).Build();
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(clientId)
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithCleanStart(false).WithSessionExpiryInterval(3600);
+        _options = (user is null ? options : options.WithCredentials(user, password)).Build();
         _client.ApplicationMessageReceivedAsync += e =>
         {
             var m = e.ApplicationMessage;
@@ -54,9 +55,10 @@ public sealed class MqttSubscriber : IAsyncDisposable
 
     public List<Received> Messages { get; } = [];
 
-    public static async Task<MqttSubscriber> StartAsync(int port, string filter, string clientId = "test-subscriber")
+    /// <param name="user">A user of the broker's password file (with <paramref name="password"/>); anonymous when null.</param>
+    public static async Task<MqttSubscriber> StartAsync(int port, string filter, string clientId = "test-subscriber", string? user = null, string? password = null)
     {
-        var subscriber = new MqttSubscriber(port, filter, clientId);
+        var subscriber = new MqttSubscriber(port, filter, clientId, user, password);
         await subscriber.ConnectAsync();
         return subscriber;
     }
@@ -70,7 +72,7 @@ public sealed class MqttSubscriber : IAsyncDisposable
     }
 
     /// <summary>Publishes with QoS 1, as a PLC would, optionally with MQTT 5 correlation data and a response topic.</summary>
-    public Task PublishAsync(string topic, string payload, byte[]? correlationData = null, string? responseTopic = null)
+    public Task<MqttClientPublishResult> PublishAsync(string topic, string payload, byte[]? correlationData = null, string? responseTopic = null)
     {
         var message = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
         if (correlationData is not null)
