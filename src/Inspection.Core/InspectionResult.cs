@@ -16,6 +16,12 @@ public enum Verdict
 /// <summary>The outcome of inspecting one frame: published to the line, stored as evidence, counted in metrics.</summary>
 public sealed record InspectionResult
 {
+    /// <summary>Unique to this result (UUID v7): the key a subscriber deduplicates by, since delivery is at least once.</summary>
+    public Guid Id { get; init; } = Guid.CreateVersion7();
+
+    /// <summary>The worker run that judged it (<see cref="ProcessRun"/>): sequences start again at every run.</summary>
+    public Guid RunId { get; init; } = ProcessRun.Id;
+
     public required string CameraId { get; init; }
 
     /// <summary>The frame's sequence number from its camera.</summary>

@@ -10,13 +10,16 @@ namespace Inspection.Messaging;
 /// </summary>
 public static class ResultJson
 {
-    public const int SchemaVersion = 1;
+    /// <summary>2: results gained "id" and "run" (docs/mqtt.md, deduplication).</summary>
+    public const int SchemaVersion = 2;
 
     public static void WriteResult(IBufferWriter<byte> output, InspectionResult result, DateTimeOffset publishTime)
     {
         using var json = new Utf8JsonWriter(output);
         json.WriteStartObject();
         json.WriteNumber("schemaVersion", SchemaVersion);
+        json.WriteString("id", result.Id);
+        json.WriteString("run", result.RunId);
         json.WriteString("camera", result.CameraId);
         json.WriteNumber("sequence", result.Sequence);
         json.WriteString("captureTime", result.CaptureTime.UtcDateTime);

@@ -13,6 +13,8 @@ public sealed class ResultJsonTests
     {
         var result = new InspectionResult
         {
+            Id = Guid.Parse("019ad6f2-5c1e-7b3a-9d4e-2f1a0b9c8d7e"),
+            RunId = Guid.Parse("019ad6f0-0000-7000-8000-000000000001"),
             CameraId = "cam1",
             Sequence = 1842,
             CaptureTime = new DateTimeOffset(2026, 11, 28, 17, 2, 11, 483, TimeSpan.Zero),
@@ -38,7 +40,7 @@ public sealed class ResultJsonTests
 
         const string Expected =
             """
-            {"schemaVersion":1,"camera":"cam1","sequence":1842,"captureTime":"2026-11-28T17:02:11.483Z","publishTime":"2026-11-28T17:02:11.521Z","model":{"name":"workpiece-crack","version":"3f2a9c01b7de"},"verdict":"NG","reason":"crack 0.91 \u003E= 0.25","partId":"A-7731","integrity":["frozen","blurred"],"image":{"width":320,"height":320},"inferenceMs":31.42,"detections":[{"classId":0,"class":"crack","score":0.9123,"box":[120.5,88.2,180.1,140.7]},{"classId":7,"class":"7","score":0.25,"box":[0,0,320,320]}]}
+            {"schemaVersion":2,"id":"019ad6f2-5c1e-7b3a-9d4e-2f1a0b9c8d7e","run":"019ad6f0-0000-7000-8000-000000000001","camera":"cam1","sequence":1842,"captureTime":"2026-11-28T17:02:11.483Z","publishTime":"2026-11-28T17:02:11.521Z","model":{"name":"workpiece-crack","version":"3f2a9c01b7de"},"verdict":"NG","reason":"crack 0.91 \u003E= 0.25","partId":"A-7731","integrity":["frozen","blurred"],"image":{"width":320,"height":320},"inferenceMs":31.42,"detections":[{"classId":0,"class":"crack","score":0.9123,"box":[120.5,88.2,180.1,140.7]},{"classId":7,"class":"7","score":0.25,"box":[0,0,320,320]}]}
             """;
         Assert.Equal(Expected, Encoding.UTF8.GetString(output.WrittenSpan));
     }

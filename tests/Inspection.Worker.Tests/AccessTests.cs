@@ -101,6 +101,36 @@ public sealed class AccessTests
         await WaitUntil(() => Verdicts(watcher).TakeLast(3).All(v => v == "OK"), "verdicts under the operator's threshold");
     }
 
+    [Fact]
+    public async Task The_shipped_ACL_is_what_the_example_users_give_and_password_hashes_are_mosquittos_own()
+    {
+        using var folder = new TempFolder();
+        var shipped = Path.Combine(SharedData.RepositoryRoot, "deploy", "mosquitto");
+        var written = await CliRunner.RunAsync("broker", "acl", "--users", Path.Combine(shipped, "users.example.json"), "--site", "site", "--line", "line", "--sparkplug-group", "Inspection", "--out", folder.File("acl"));
+        Assert.True(written.ExitCode == 0, written.Stderr);
+        Assert.Equal(File.ReadAllText(Path.Combine(shipped, "acl")), File.ReadAllText(folder.File("acl")));
+
+        // A hash mosquitto_passwd made verifies here; ours is the same format (mosquitto logs ours in, in the test above).
+        using (var passwd = Process.Start("mosquitto_passwd", ["-b", "-c", folder.File("passwd"), "alice", "s3cret-pass"]))
+        {
+            await passwd.WaitForExitAsync();
+        }
+
+        var hash = File.ReadAllText(folder.File("passwd")).Trim().Split(':', 2)[1];
+        Assert.True(Access.PasswordHash.Verify("s3cret-pass", hash));
+        Assert.False(Access.PasswordHash.Verify("s3cret-pasS", hash));
+
+        // Bad input: a junk users file, a short password, an unknown role: one line, exit 2.
+        File.WriteAllText(folder.File("junk.json"), "{\"users\": [{\"name\": \"a b\", \"role\": \"Operator\"}]}");
+        var junk = await CliRunner.RunAsync("broker", "passwd", "--users", folder.File("junk.json"), "--out", folder.File("out"));
+        Assert.Equal((2, 1), (junk.ExitCode, junk.Stderr.Trim().Split('\n').Length));
+        Assert.Contains("is not a user name", junk.Stderr, StringComparison.Ordinal);
+        var shortPassword = await CliRunner.RunWithInputAsync("short\n", "broker", "users", "add", "bob", "--role", "Operator", "--file", folder.File("users.json"));
+        Assert.Equal(2, shortPassword.ExitCode);
+        Assert.Contains("shorter than 8 characters", shortPassword.Stderr, StringComparison.Ordinal);
+        Assert.NotEqual(0, (await CliRunner.RunWithInputAsync(Password + "\n", "broker", "users", "add", "bob", "--role", "Admin", "--file", folder.File("users.json"))).ExitCode);
+    }
+
     /// <summary>A users file with the four roles, each with <see cref="Password"/>, written by the CLI as an integrator would.</summary>
     internal static async Task<string> UsersAsync(TempFolder folder)
     {

@@ -46,18 +46,21 @@ public sealed class SinkTests
 
         Assert.Contains(recording.Items, i => i is { Kind: SinkItemKind.CameraStatus, Status.State: SourceState.Streaming });
 
-        // The JSON sink: the same messages as before the seam (snapshot), times and inference milliseconds aside; the schema holds.
+        // The JSON sink: the same messages as before the seam (snapshot), times and inference milliseconds aside, and
+        // the identity fields of schema 2 (id, run; the snapshot's schemaVersion was bumped from 1 with them); the schema holds.
         await WaitUntil(() => subscriber.Snapshot().Count == 2 * frames, "every JSON result at the subscriber");
         var schema = JsonSchema.FromFile(Path.Combine(SharedData.RepositoryRoot, "docs", "schemas", "inspection-result.schema.json"));
         var snapshot = File.ReadAllLines(Path.Combine(SharedData.RepositoryRoot, "tests", "Inspection.Worker.Tests", "Snapshots", "demo-results.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
         var published = subscriber.Snapshot().Where(m => m.Topic.EndsWith("/demo/result", StringComparison.Ordinal)).Select(m => JsonNode.Parse(m.Payload)!.AsObject()).ToList();
         Assert.Equal(snapshot.Count, published.Count);
+        Assert.Equal(published.Count, published.Select(m => (string)m["id"]!).Distinct().Count());
         for (var i = 0; i < published.Count; i++)
         {
             var message = published[i];
             Assert.True(schema.Evaluate(JsonDocument(message)).IsValid, message.ToJsonString());
             Assert.Equal(PublishTime.UtcDateTime, (DateTime)message["publishTime"]!);
-            foreach (var varying in new[] { "captureTime", "publishTime", "inferenceMs" })
+            Assert.Equal(Inspection.Core.ProcessRun.Id.ToString(), (string)message["run"]!);
+            foreach (var varying in new[] { "id", "run", "captureTime", "publishTime", "inferenceMs" })
             {
                 message.Remove(varying);
             }
