@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --full: the heavy proofs (the whole fault and mutation campaigns, long soaks) instead of CI's fixed-seed samples.
+args=()
+for arg in "$@"; do
+  if [ "$arg" = --full ]; then export INSPECTION_FULL=1; else args+=("$arg"); fi
+done
+set -- "${args[@]+"${args[@]}"}"
+
 command -v dotnet >/dev/null || { echo "test: the .NET 10 SDK is required (https://dot.net)." >&2; exit 1; }
 tools/install-deps.sh test
 

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Inspection.TestSupport;
+
+namespace Inspection.Worker.Tests;
+
+/// <summary>Faults and bad input: mutated requests, a worker killed mid-stream; each with what must hold afterwards.</summary>
+[Collection("Worker processes")]
+public sealed class FaultCampaignTests
+{
+    private const string Line = "inspection/plant1/lineA";
+
+    [Fact]
+    public async Task Mutated_trigger_and_command_payloads_crash_nothing_and_each_is_answered()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["belt", "station"], fps: 5);
+        settings["Inspection:Cameras:1:Mode"] = "Triggered";
+        settings["Inspection:Access:CommandQueueCapacity"] = "1024";
+        await using var worker = await InProcessWorker.StartAsync(settings);
+        await using var client = await MqttSubscriber.StartAsync(broker.Port, $"{Line}/#", "fuzzer");
+        await WaitUntil(() => client.Snapshot().Any(m => m.Topic == $"{Line}/belt/result"), "results", TimeSpan.FromSeconds(30));
+
+        var random = new Random(20261201);
+        var count = TestScale.Pick(sample: 300, full: 3000);
+        var commands = 0;
+        var triggers = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var payload = Mutate(random, random.Next(2) == 0 ? "{\"partId\": \"P-17\", \"time\": \"2026-11-28T11:59:59.5Z\"}" : "{\"id\": 3, \"confidence\": 0.4, \"class\": \"crack\"}");
+            switch (random.Next(4))
+            {
+                case 0:
+                    await client.PublishAsync($"{Line}/station/trigger", payload);
+                    triggers++;
+                    break;
+                case 1:
+                    await client.PublishAsync($"{Line}/belt/trigger", payload); // a continuous camera: refused with a reply
+                    triggers++;
+                    break;
+                case 2:
+                    await client.PublishAsync($"{Line}/station/cmd/set-thresholds", payload);
+                    commands++;
+                    break;
+                default:
+                    await client.PublishAsync($"{Line}/cmd/{Name(random)}", payload);
+                    commands++;
+                    break;
+            }
+        }
+
+        // Every command gets a reply; every trigger a verdict or a reply; the worker still inspects.
+        await WaitUntil(() => client.Snapshot().Count(m => m.Topic.Contains("/cmd/", StringComparison.Ordinal) && m.Topic.EndsWith("/reply", StringComparison.Ordinal)) == commands, $"{commands} command replies", TimeSpan.FromSeconds(120));
+        await WaitUntil(() => client.Snapshot().Count(m => m.Topic.EndsWith("/trigger/reply", StringComparison.Ordinal))
+                              + client.Snapshot().Count(m => m.Topic == $"{Line}/station/result") >= triggers, $"{triggers} trigger answers", TimeSpan.FromSeconds(120));
+        var before = client.Snapshot().Count(m => m.Topic == $"{Line}/belt/result");
+        await WaitUntil(() => client.Snapshot().Count(m => m.Topic == $"{Line}/belt/result") > before + 5, "results after the campaign", TimeSpan.FromSeconds(30));
+        Assert.DoesNotContain(worker.Lines, l => l.Contains("failed inside the service", StringComparison.Ordinal) || l.Contains("Unhandled", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_worker_killed_mid_stream_loses_no_accepted_result_and_deduplicating_by_id_keeps_each_once()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, $"{Line}/+/result", "plc");
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["cam1", "cam2", "cam3", "cam4"], fps: 10);
+        settings["Inspection:Mqtt:ClientId"] = "worker";
+        using (var first = WorkerProcess.Start(folder.Path, settings))
+        {
+            await WaitUntil(() => subscriber.Snapshot().Count >= 80, "results of the first run", TimeSpan.FromSeconds(60));
+            first.Kill(); // SIGKILL mid-stream: whatever was accepted is in the disk queue
+        }
+
+        using var second = WorkerProcess.Start(folder.Path, settings);
+        await WaitUntil(() => Runs(subscriber).Count == 2 && Frames(subscriber).Count(f => f.Run == Runs(subscriber)[1]) >= 80, "results of the second run", TimeSpan.FromSeconds(60));
+        PipelineTests.StopCleanly(second);
+        var summary = second.Lines.Where(l => l.Contains("results published", StringComparison.Ordinal)).ToList();
+        Assert.Equal(4, summary.Count);
+
+        // Per run and camera: sequences 1..n without a gap (DeliverAll cameras drop nothing); the second run all of them.
+        var frames = Frames(subscriber);
+        foreach (var group in frames.GroupBy(f => (f.Run, f.Camera)))
+        {
+            var sequences = group.Select(f => f.Sequence).Distinct().Order().ToList();
+            Assert.Equal(Enumerable.Range(1, sequences.Count).Select(i => (long)i), sequences);
+        }
+
+        foreach (var line in summary)
+        {
+            var published = long.Parse(line.Split(" results published")[0].Split(", ")[^1], CultureInfo.InvariantCulture);
+            var camera = line.Split("Camera ")[1].Split(':')[0];
+            Assert.Equal(published, frames.Where(f => f.Run == Runs(subscriber)[1] && f.Camera == camera).Select(f => f.Sequence).Distinct().Count());
+        }
+
+        // The documented key: deduplicating by id keeps exactly one result per frame of each run; (camera, sequence) alone would not.
+        var byId = frames.DistinctBy(f => f.Id).ToList();
+        Assert.Equal(byId.Count, frames.Select(f => (f.Run, f.Camera, f.Sequence)).Distinct().Count());
+        Assert.True(byId.Count > frames.Select(f => (f.Camera, f.Sequence)).Distinct().Count(), "the two runs share (camera, sequence) pairs, which is why they are not the key");
+    }
+
+    private sealed record Frame(string Id, string Run, string Camera, long Sequence);
+
+    private static List<Frame> Frames(MqttSubscriber subscriber) =>
+        [.. subscriber.Snapshot().Select(m =>
+        {
+            using var json = JsonDocument.Parse(m.Payload);
+            var root = json.RootElement;
+            return new Frame(root.GetProperty("id").GetString()!, root.GetProperty("run").GetString()!, root.GetProperty("camera").GetString()!, root.GetProperty("sequence").GetInt64());
+        })];
+
+    private static List<string> Runs(MqttSubscriber subscriber) => [.. Frames(subscriber).Select(f => f.Run).Distinct()];
+
+    /// <summary>One of: random bytes, a truncation, deep nesting, a huge value, swapped types, invalid UTF-8, the seed itself.</summary>
+    private static string Mutate(Random random, string seed) => random.Next(8) switch
+    {
+        0 => Encoding.Latin1.GetString([.. Enumerable.Range(0, random.Next(1, 200)).Select(_ => (byte)random.Next(256))]),
+        1 => seed[..random.Next(seed.Length)],
+        2 => new string('[', 5000) + new string(']', 5000),
+        3 => "{\"partId\": \"" + new string('x', 200_000) + "\", \"confidence\": 0.4}",
+        4 => seed.Replace("0.4", "\"0.4\"", StringComparison.Ordinal).Replace("\"P-17\"", "[17]", StringComparison.Ordinal),
+        5 => "{\"partId\": \"\u0000\u0001\", \"confidence\": 1e308, \"class\": null}",
+        6 => string.Concat(seed.Select(c => random.Next(20) == 0 ? (char)random.Next(32, 127) : c)),
+        _ => seed,
+    };
+
+    private static string Name(Random random) => random.Next(5) switch
+    {
+        0 => "ping",
+        1 => "get-thresholds",
+        2 => "promote",
+        3 => "ünïcödé",
+        _ => new string((char)random.Next('a', 'z'), random.Next(1, 40)),
+    };
+
+    private static async Task WaitUntil(Func<bool> condition, string what, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(deadline.Elapsed < timeout, $"timed out waiting for {what}");
+            await Task.Delay(100);
+        }
+    }
+}
