@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Inspection.Core;
 using Inspection.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Inspection.Worker.Tests;
 
@@ -100,6 +102,43 @@ public sealed class FaultCampaignTests
         var byId = frames.DistinctBy(f => f.Id).ToList();
         Assert.Equal(byId.Count, frames.Select(f => (f.Run, f.Camera, f.Sequence)).Distinct().Count());
         Assert.True(byId.Count > frames.Select(f => (f.Camera, f.Sequence)).Distinct().Count(), "the two runs share (camera, sequence) pairs, which is why they are not the key");
+    }
+
+    [Fact]
+    public async Task A_folder_camera_with_truncated_and_bit_flipped_pictures_skips_them_and_inspects_the_rest()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        var pictures = Directory.CreateDirectory(folder.File("pictures")).FullName;
+        var random = new Random(20261201);
+        var good = Directory.GetFiles(InProcessSettings.DemoPictures, "*.jpg").Order(StringComparer.Ordinal).ToList();
+        foreach (var (file, i) in good.Select((f, i) => (f, i)))
+        {
+            var bytes = File.ReadAllBytes(file);
+            File.WriteAllBytes(Path.Combine(pictures, $"{i:D2}-good.jpg"), bytes);
+            File.WriteAllBytes(Path.Combine(pictures, $"{i:D2}-cut.jpg"), bytes[..random.Next(1, bytes.Length / 2)]);
+            var flipped = (byte[])bytes.Clone();
+            for (var flip = 0; flip < 50; flip++)
+            {
+                flipped[random.Next(flipped.Length)] ^= (byte)(1 << random.Next(8));
+            }
+
+            File.WriteAllBytes(Path.Combine(pictures, $"{i:D2}-flipped.jpg"), flipped);
+        }
+
+        var recording = new RecordingSink();
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["pictures"], fps: 50, loop: false);
+        settings["Inspection:Cameras:0:Uri"] = pictures;
+        await using (var worker = await InProcessWorker.StartAsync(settings, services => services.AddSingleton<IResultSink>(recording)))
+        {
+            await WaitUntil(() => recording.Items.Any(i => i is { Kind: SinkItemKind.CameraStatus, Status.State: SourceState.Stopped }), "the end of the pictures", TimeSpan.FromSeconds(60));
+            await worker.StopAsync();
+        }
+
+        // Every good picture is inspected; a picture OpenCV cannot decode is skipped with a warning, and one it decodes with damage is judged like any frame.
+        var results = recording.Results.Where(r => r.Sequence > 0).ToList();
+        Assert.InRange(results.Count, good.Count, 3 * good.Count);
+        Assert.Equal(Enumerable.Range(1, results.Count).Select(i => (long)i), results.Select(r => r.Sequence));
     }
 
     private sealed record Frame(string Id, string Run, string Camera, long Sequence);
