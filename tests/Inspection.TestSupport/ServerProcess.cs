@@ -31,7 +31,8 @@ public sealed class ServerProcess : IDisposable
     public List<string> Output { get; } = [];
 
     /// <summary>GStreamer's RTSP server serving rtsp://127.0.0.1:PORT/stream (a moving test pattern).</summary>
-    public static ServerProcess Rtsp(int width = 640, int height = 360, int fps = 25, string? user = null, string? password = null)
+    /// <param name="port">A port chosen before (a camera was told it already), e.g. to bring a camera back at another resolution.</param>
+    public static ServerProcess Rtsp(int width = 640, int height = 360, int fps = 25, string? user = null, string? password = null, int? port = null)
     {
         var script = Path.Combine(SharedData.RepositoryRoot, "tests", "fixtures", "rtsp_server.py");
         var server = new ServerProcess("/usr/bin/python3", port =>
@@ -43,7 +44,7 @@ public sealed class ServerProcess : IDisposable
             }
 
             return args;
-        }, "ready");
+        }, "ready", port);
         server.Start();
         return server;
     }

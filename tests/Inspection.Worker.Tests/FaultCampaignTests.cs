@@ -141,6 +141,55 @@ public sealed class FaultCampaignTests
         Assert.Equal(Enumerable.Range(1, results.Count).Select(i => (long)i), results.Select(r => r.Sequence));
     }
 
+    [Fact]
+    public async Task A_broker_killed_with_SIGKILL_and_an_RTSP_camera_back_at_another_resolution_leave_the_worker_inspecting()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        var rtsp = ServerProcess.Rtsp(320, 240, fps: 10);
+        try
+        {
+            await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, $"{Line}/+/result", "plc");
+            var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["pictures", "rtsp"], fps: 10);
+            settings["Inspection:Cameras:1:Uri"] = rtsp.RtspUrl;
+            settings["Inspection:Cameras:1:Kind"] = "Auto";
+            settings["Inspection:Cameras:1:Policy"] = "DropOldest";
+            settings["Inspection:Cameras:1:ReconnectMaxDelay"] = "00:00:01";
+            await using var worker = await InProcessWorker.StartAsync(settings);
+            var metrics = worker.Get<Inspection.Worker.Observability.WorkerMetrics>();
+            await WaitUntil(() => Sequences(subscriber, "pictures").Count >= 20 && Sequences(subscriber, "rtsp").Count >= 10, "results of both cameras", TimeSpan.FromSeconds(60));
+
+            // The broker dies without a word and comes back 3 s later: results queue on disk meanwhile and all go out after.
+            broker.Kill();
+            var lastBefore = Sequences(subscriber, "pictures").Max();
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            broker.Start();
+            await WaitUntil(() => Sequences(subscriber, "pictures").Max() > lastBefore + 40, "results after the broker came back", TimeSpan.FromSeconds(60));
+
+            // The RTSP camera comes back at another resolution: it reconnects and is inspected at the size the worker knows.
+            rtsp.Kill();
+            var rtspBefore = Sequences(subscriber, "rtsp").Count;
+            rtsp = ServerProcess.Rtsp(640, 480, fps: 10, port: rtsp.Port);
+            await WaitUntil(() => Sequences(subscriber, "rtsp").Count > rtspBefore + 10, "results of the camera at its new resolution", TimeSpan.FromSeconds(60));
+            var sizes = subscriber.Snapshot().Where(m => m.Topic == $"{Line}/rtsp/result").Select(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("image")).Select(i => $"{i.GetProperty("width")}x{i.GetProperty("height")}").Distinct().ToList();
+            Assert.Contains("640x480", sizes); // a new connection reads the new size
+            await worker.StopAsync();
+
+            // Nothing the worker accepted after the broker's death is missing: the broker lost at most what it had acknowledged before.
+            var published = metrics.Camera("pictures").Published;
+            await WaitUntil(() => Sequences(subscriber, "pictures").Count(s => s > lastBefore) >= published - lastBefore - 1, "every result after the broker's death", TimeSpan.FromSeconds(30));
+            var missing = Enumerable.Range(1, (int)published).Where(s => !Sequences(subscriber, "pictures").Contains(s)).ToList();
+            Assert.True(missing.All(s => s <= lastBefore + 1), $"missing after the broker's death: {string.Join(", ", missing)}");
+        }
+        finally
+        {
+            rtsp.Dispose();
+        }
+    }
+
+    private static List<long> Sequences(MqttSubscriber subscriber, string camera) =>
+        [.. subscriber.Snapshot().Where(m => m.Topic == $"{Line}/{camera}/result").Select(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("sequence").GetInt64()).Where(s => s > 0)];
+
     private sealed record Frame(string Id, string Run, string Camera, long Sequence);
 
     private static List<Frame> Frames(MqttSubscriber subscriber) =>
