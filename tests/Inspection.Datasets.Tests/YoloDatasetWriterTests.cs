@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Inspection.Datasets;
 using Inspection.TestSupport;
@@ -7,12 +6,6 @@ namespace Inspection.Datasets.Tests;
 
 public sealed class YoloDatasetWriterTests : IDisposable
 {
-    /// <summary>Class names that a hand-made YAML line gets wrong: separators, comments, quotes, indicators, unicode, YAML 1.1 words.</summary>
-    private static readonly string[] AwkwardNames =
-    [
-        "crack", "scratch: deep", "dent #2", "it's", "\"quoted\"", "-leading dash", "Riß ✓ 缺陷", "no", "yes", "null", "on", "off", "~", "42", "tab\there", "back\\slash", " padded ", "[list]", "{map}", "*star", "&anchor", "!tag", "%percent", "@at", "`tick`", "|pipe", ">fold", "?query",
-    ];
-
     private readonly TempFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
@@ -32,10 +25,10 @@ public sealed class YoloDatasetWriterTests : IDisposable
             YoloDatasetWriter.WriteLabels(copy, image.Boxes);
         }
 
-        writer.WriteDataYaml(AwkwardNames, "train/images", "train/images", comment: "Written by the tests: awkward names # and all");
+        writer.WriteDataYaml(PyYaml.AwkwardNames, "train/images", "train/images", comment: "Written by the tests: awkward names # and all");
 
         var loaded = DatasetLoader.Load(writer.Root);
-        Assert.Equal(AwkwardNames, loaded.Names);
+        Assert.Equal(PyYaml.AwkwardNames, loaded.Names);
         Assert.True(loaded.Usable, string.Join("\n", loaded.Problems));
         Assert.DoesNotContain(loaded.Problems, p => p.Severity != ProblemSeverity.Note);
         var written = loaded.Splits["train"].Images.ToDictionary(i => Path.GetFileName(i.ImagePath));
@@ -55,11 +48,11 @@ public sealed class YoloDatasetWriterTests : IDisposable
             }
         }
 
-        Assert.Equal(AwkwardNames, await PyYamlNamesAsync(writer.DataYamlPath));
+        Assert.Equal(PyYaml.AwkwardNames, await PyYaml.NamesAsync(writer.DataYamlPath));
 
         var check = await CliRunner.RunAsync("dataset", "check", writer.DataYamlPath, "--json");
         Assert.True(check.ExitCode == 0, check.Stdout + check.Stderr);
-        Assert.Equal(AwkwardNames, JsonDocument.Parse(check.Stdout).RootElement.GetProperty("names").EnumerateArray().Select(n => n.GetString()));
+        Assert.Equal(PyYaml.AwkwardNames, JsonDocument.Parse(check.Stdout).RootElement.GetProperty("names").EnumerateArray().Select(n => n.GetString()));
     }
 
     [Fact]
@@ -77,31 +70,5 @@ public sealed class YoloDatasetWriterTests : IDisposable
         Assert.Equal(
             "0 0.5 0.25 0.2 0.1\n3 0.05 0.95 0.1 0.1\n",
             YoloDatasetWriter.LabelText([LabeledBox.FromCenter(0, 0.5f, 0.25f, 0.2f, 0.1f), LabeledBox.FromPixels(3, new(-10, 90, 10, 120), 100, 100)]));
-    }
-
-    /// <summary>The names as Debian's PyYAML (YAML 1.1) reads them, in class order; a name read as anything but a string fails.</summary>
-    private static async Task<List<string>> PyYamlNamesAsync(string yaml)
-    {
-        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[]
-                 {
-                     "-c",
-                     "import json, sys, yaml\n" +
-                     "names = yaml.safe_load(open(sys.argv[1], encoding='utf-8'))['names']\n" +
-                     "values = [names[k] for k in sorted(names)] if isinstance(names, dict) else names\n" +
-                     "bad = [v for v in values if not isinstance(v, str)]\n" +
-                     "sys.exit('not strings: %r' % bad) if bad else print(json.dumps(values))",
-                     yaml,
-                 })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var python = Process.Start(start) ?? throw new InvalidOperationException("/usr/bin/python3 did not start (tools/install-deps.sh installs python3-yaml)");
-        var output = python.StandardOutput.ReadToEndAsync();
-        var error = python.StandardError.ReadToEndAsync();
-        await python.WaitForExitAsync();
-        Assert.True(python.ExitCode == 0, $"PyYAML could not read {yaml}: {await error}");
-        return JsonSerializer.Deserialize<List<string>>(await output)!;
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Inspection.Core;
+using Inspection.Datasets;
 using Inspection.Models;
 using Inspection.Retraining;
 using Inspection.TestSupport;
@@ -127,6 +128,78 @@ public sealed class RetrainerTests : IDisposable
         Assert.Equal("0 0.2 0.3 0.1 0.2\n", File.ReadAllText(Path.Combine(evidence, "reviewed", "labels", "c.txt")));
         Assert.Throws<InspectionInputException>(() => review.Accept("../../etc/passwd"));
         Assert.Throws<InspectionInputException>(() => review.Relabel("a", ["0 1.5 0.5 0.1 0.1"]));
+    }
+
+    [SkippableFact]
+    public async Task Reviewed_evidence_is_a_dataset_with_the_evidences_awkward_class_names_and_relabels_are_checked_against_them()
+    {
+        var evidence = Evidence(SharedData.Require("datasets/workpiece-crack/train/images"), ["a", "b", "c"]);
+        new YoloDatasetWriter(evidence).WriteDataYaml(PyYaml.AwkwardNames, "images", "images", "as the worker writes it");
+
+        var review = new EvidenceReview(evidence);
+        review.Accept("a");
+        review.Relabel("c", ["7 0.5 0.5 0.2 0.1"]); // class 7 is named "no"
+        var e = Assert.Throws<InspectionInputException>(() => review.Relabel("b", ["28 0.5 0.5 0.2 0.1"]));
+        Assert.Contains("has classes 0..27", e.Message);
+
+        var reviewedYaml = Path.Combine(evidence, "reviewed", "data.yaml");
+        Assert.Equal(PyYaml.AwkwardNames, DatasetLoader.ClassNames(reviewedYaml));
+        Assert.Equal(PyYaml.AwkwardNames, await PyYaml.NamesAsync(reviewedYaml));
+        var reviewed = review.Reviewed();
+        Assert.Equal(["a.jpg", "c.jpg"], reviewed.Select(i => Path.GetFileName(i.ImagePath)));
+        Assert.Equal(["0 0.5 0.5 0.2 0.1\n", "7 0.5 0.5 0.2 0.1\n"], reviewed.Select(i => YoloDatasetWriter.LabelText(i.Boxes)));
+        Assert.True(DatasetLoader.Load(reviewedYaml).Usable);
+    }
+
+    [SkippableFact]
+    public void Pseudo_labels_come_from_meta_files_old_with_unrounded_boxes_and_new_as_DetectionJson_writes_them()
+    {
+        var evidence = Evidence(SharedData.Require("datasets/workpiece-crack/train/images"), ["old", "new"]);
+        var detections = new[] { new Detection(0, 0.81234f, new BoundingBox(120.53912f, 88.21777f, 180.10331f, 140.72451f)), new Detection(0, 0.2f, new BoundingBox(1, 1, 30, 30)), new Detection(1, 0.9f, new BoundingBox(-5, 200, 60, 330)) };
+        var old = string.Join(",", detections.Select(d => FormattableString.Invariant($$"""{"classId":{{d.ClassId}},"class":"{{(d.ClassId == 0 ? "crack" : "hole")}}","score":{{Math.Round(d.Score, 4)}},"box":[{{d.Box.X1}},{{d.Box.Y1}},{{d.Box.X2}},{{d.Box.Y2}}]}""")));
+        File.WriteAllText(Path.Combine(evidence, "meta", "old.json"), $$"""{"camera":"c1","sequence":1,"captureTime":"2026-11-28T10:00:00Z","verdict":"NG","detections":[{{old}}]}""");
+        using (var file = File.Create(Path.Combine(evidence, "meta", "new.json")))
+        using (var json = new Utf8JsonWriter(file))
+        {
+            json.WriteStartObject();
+            DetectionJson.WriteArray(json, "detections", detections, id => id == 0 ? "crack" : "hole");
+            json.WriteEndObject();
+        }
+
+        Assert.Contains("120.53912", File.ReadAllText(Path.Combine(evidence, "meta", "old.json")));
+        Assert.Contains("[120.5,88.2,180.1,140.7]", File.ReadAllText(Path.Combine(evidence, "meta", "new.json")));
+
+        // The model knows crack and hole; at 0.5 the 0.2 detection is left out. The images are 320x320.
+        var labelled = new EvidenceReview(evidence).PseudoLabelled(["crack", "hole"], 0.5).ToList();
+        Assert.Equal(["new.jpg", "old.jpg"], labelled.Select(i => Path.GetFileName(i.ImagePath)));
+        var (fromNew, fromOld) = (labelled[0].Boxes, labelled[1].Boxes);
+        Assert.Equal([0, 1], fromOld.Select(b => b.ClassId));
+        Assert.Equal(new BoundingBox(120.53912f / 320, 88.21777f / 320, 180.10331f / 320, 140.72451f / 320), fromOld[0].Box);
+        Assert.Equal(new BoundingBox(0, 200f / 320, 60f / 320, 1), fromOld[1].Box); // clipped to the picture
+        foreach (var (a, b) in fromOld.Zip(fromNew))
+        {
+            Assert.Equal(a.ClassId, b.ClassId);
+            Assert.True(Math.Abs(a.Box.X1 - b.Box.X1) + Math.Abs(a.Box.Y1 - b.Box.Y1) + Math.Abs(a.Box.X2 - b.Box.X2) + Math.Abs(a.Box.Y2 - b.Box.Y2) <= 4 * 0.05 / 320, $"{a} against {b}");
+        }
+
+        Assert.Empty(new EvidenceReview(evidence).PseudoLabelled(["crack", "hole"], 0.95).SelectMany(i => i.Boxes));
+    }
+
+    /// <summary>An evidence folder as the worker leaves it: real 320x320 pictures, one box each, and meta files.</summary>
+    private string Evidence(string pictures, string[] names)
+    {
+        var evidence = _folder.File("evidence");
+        var writer = new YoloDatasetWriter(evidence);
+        var (images, _) = writer.CreateFolders();
+        Directory.CreateDirectory(Path.Combine(evidence, "meta"));
+        foreach (var (name, picture) in names.Zip(Directory.GetFiles(pictures, "*.jpg").Order(StringComparer.Ordinal)))
+        {
+            File.Copy(picture, Path.Combine(images, name + ".jpg"));
+            YoloDatasetWriter.WriteLabels(Path.Combine(images, name + ".jpg"), [LabeledBox.FromCenter(0, 0.5f, 0.5f, 0.2f, 0.1f)]);
+            File.WriteAllText(Path.Combine(evidence, "meta", name + ".json"), """{"camera":"c1","verdict":"NG","captureTime":"2026-11-28T10:00:00Z","detections":[]}""");
+        }
+
+        return evidence;
     }
 
     /// <summary>Six dark 64x64 pictures with bright squares, in one folder used for train and val; labelled, or all declared empty.</summary>
