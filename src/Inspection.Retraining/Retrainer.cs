@@ -92,7 +92,7 @@ public sealed record RetrainReport
 /// One retraining run: merge the reviewed evidence (and, when allowed, confident pseudo-labels) into the base
 /// dataset, fine-tune from the current version's checkpoint, measure the current and the new model on the same
 /// fixed holdout, register the new version (ONNX, checkpoint, golden set, card) and promote it only when it is
-/// not worse by more than the margin. Runs of one model never overlap: a lock file in the registry says so.
+/// not worse by more than the margin. Runs of one model never overlap: they take a <see cref="RunLock"/> in the registry.
 /// </summary>
 public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<TrainingProgress>? progress = null)
 {
@@ -104,7 +104,7 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         var registry = new ModelRegistry(options.Registry);
         var current = registry.Current(options.Name) ?? throw new InspectionInputException($"'{options.Name}' has no current version in {registry.Root} to retrain from; register and promote one first.");
         var checkpoint = current.CheckpointPath ?? throw new InspectionInputException($"{options.Name} version {current.Version} has no training checkpoint to fine-tune from (register it with --weights).");
-        using var runLock = Lock(registry);
+        using var runLock = RunLock.Acquire(Path.Combine(registry.Root, options.Name, LockFile), $"retraining run of '{options.Name}'");
 
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
@@ -221,39 +221,6 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
     {
         await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx, Providers = [ExecutionProvider.Cpu] });
         return [.. holdout.Images.Take(options.GoldenImages).Select(i => (i.ImagePath, GoldenCheck.Detect(detector, i.ImagePath)))];
-    }
-
-    /// <summary>Holds the model's retraining lock for the run; a second run fails at once instead of waiting.</summary>
-    private FileStream Lock(ModelRegistry registry)
-    {
-        var path = Path.Combine(registry.Root, options.Name, LockFile);
-        try
-        {
-            var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
-            var owner = Encoding.UTF8.GetBytes($"{Environment.ProcessId} {DateTimeOffset.UtcNow:O}\n");
-            stream.SetLength(0);
-            stream.Write(owner);
-            stream.Flush();
-            return stream;
-        }
-        catch (IOException)
-        {
-            var owner = File.Exists(path) ? TryRead(path) : "unknown";
-            throw new InspectionInputException($"another retraining run of '{options.Name}' is in progress (process and start: {owner.Trim()}); runs never overlap.");
-        }
-    }
-
-    private static string TryRead(string path)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            return new StreamReader(stream).ReadToEnd();
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
     }
 
     private void Write(RetrainReport report)
