@@ -13,6 +13,7 @@ test_packages=(
   mosquitto mosquitto-clients openssl   # a real MQTT broker, mosquitto_sub, certificates for TLS tests
   procps                                # kill, to stop test servers politely (not essential on minimal images)
   protobuf-compiler                     # protoc --decode_raw: the tests' Sparkplug host reads payloads without our generated code
+  python3-yaml                          # PyYAML (YAML 1.1), reading back the data.yaml files the project writes, as Ultralytics does
   prometheus                            # promtool check metrics, and a real Prometheus server scraping the worker
   # A real RTSP server for the camera tests: GStreamer's gst-rtsp-server, driven from Debian's python3
   python3-gi gir1.2-gst-rtsp-server-1.0

@@ -3,7 +3,17 @@ using Inspection.Core;
 namespace Inspection.Datasets;
 
 /// <summary>One labelled object: its class and its box in normalised coordinates (0-1, corners).</summary>
-public readonly record struct LabeledBox(int ClassId, BoundingBox Box);
+public readonly record struct LabeledBox(int ClassId, BoundingBox Box)
+{
+    /// <summary>A box from a YOLO label's centre and size (fractions of the image).</summary>
+    public static LabeledBox FromCenter(int classId, float cx, float cy, float width, float height) =>
+        new(classId, new BoundingBox(cx - (width / 2), cy - (height / 2), cx + (width / 2), cy + (height / 2)));
+
+    /// <summary>A box in pixels of an image of the given size (a detection's), clipped to the image and made fractions of it.</summary>
+    public static LabeledBox FromPixels(int classId, BoundingBox pixels, float imageWidth, float imageHeight) => new(classId, new BoundingBox(
+        Math.Clamp(pixels.X1, 0, imageWidth) / imageWidth, Math.Clamp(pixels.Y1, 0, imageHeight) / imageHeight,
+        Math.Clamp(pixels.X2, 0, imageWidth) / imageWidth, Math.Clamp(pixels.Y2, 0, imageHeight) / imageHeight));
+}
 
 /// <summary>An image and its labels; no boxes means a background image (nothing to find).</summary>
 public sealed record DatasetImage(string ImagePath, IReadOnlyList<LabeledBox> Boxes, string? LabelPath);

@@ -51,18 +51,24 @@ public static class DatasetLoader
         return LoadFolder(full, verifyImages, problems);
     }
 
-    private static Dataset LoadYaml(string yamlPath, bool verifyImages, List<DatasetProblem> problems)
+    /// <summary>The class names a data.yaml declares, without loading its images (what a dataset derived from it must keep).</summary>
+    public static IReadOnlyList<string> ClassNames(string yamlPath) => ReadNames(ParseYaml(yamlPath), yamlPath, []);
+
+    private static Dictionary<string, object?> ParseYaml(string yamlPath)
     {
-        Dictionary<string, object?> data;
         try
         {
-            data = new DeserializerBuilder().Build().Deserialize<Dictionary<string, object?>>(File.ReadAllText(yamlPath)) ?? [];
+            return new DeserializerBuilder().Build().Deserialize<Dictionary<string, object?>>(File.ReadAllText(yamlPath)) ?? [];
         }
         catch (YamlDotNet.Core.YamlException e)
         {
             throw new InspectionInputException($"'{yamlPath}' is not valid YAML: {e.Message}");
         }
+    }
 
+    private static Dataset LoadYaml(string yamlPath, bool verifyImages, List<DatasetProblem> problems)
+    {
+        var data = ParseYaml(yamlPath);
         var names = ReadNames(data, yamlPath, problems);
         var root = Path.GetDirectoryName(yamlPath)!;
         if (data.TryGetValue("path", out var rootValue) && rootValue is string declared && declared.Length > 0)

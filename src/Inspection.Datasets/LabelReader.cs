@@ -119,8 +119,7 @@ internal sealed class LabelReader(int classCount, List<DatasetProblem> problems)
         BoundingBox box;
         if (fields.Length == 5)
         {
-            var (cx, cy, w, h) = (numbers[1], numbers[2], numbers[3], numbers[4]);
-            box = new BoundingBox(cx - (w / 2), cy - (h / 2), cx + (w / 2), cy + (h / 2));
+            box = LabeledBox.FromCenter(classId, numbers[1], numbers[2], numbers[3], numbers[4]).Box;
         }
         else
         {
@@ -146,25 +145,18 @@ internal sealed class LabelReader(int classCount, List<DatasetProblem> problems)
 
     private string? LabelPath(string image)
     {
-        var stem = Path.GetFileNameWithoutExtension(image) + ".txt";
-        var folder = Path.GetDirectoryName(image)!;
-        var marker = $"{Path.DirectorySeparatorChar}images{Path.DirectorySeparatorChar}";
-        var at = (folder + Path.DirectorySeparatorChar).LastIndexOf(marker, StringComparison.Ordinal);
-        if (at >= 0)
+        var beside = Path.Combine(Path.GetDirectoryName(image)!, Path.GetFileNameWithoutExtension(image) + ".txt");
+        var swapped = YoloDatasetWriter.LabelPathOf(image);
+        var labels = Path.GetDirectoryName(swapped)!;
+        if (swapped != beside && Directory.Exists(labels))
         {
-            var labels = Path.Combine(folder[..at], "labels", folder[Math.Min(folder.Length, at + marker.Length)..]);
-            if (Directory.Exists(labels))
+            _labelFolders.Add(labels);
+            if (File.Exists(swapped))
             {
-                _labelFolders.Add(labels);
-                var candidate = Path.Combine(labels, stem);
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
+                return swapped;
             }
         }
 
-        var beside = Path.Combine(folder, stem);
         return File.Exists(beside) ? beside : null;
     }
 

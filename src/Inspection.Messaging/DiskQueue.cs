@@ -1,8 +1,10 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.IO.Hashing;
+using Inspection.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
 
 namespace Inspection.Messaging;
 
@@ -19,6 +21,22 @@ public enum QueueFullPolicy
     BackPressure,
 }
 
+/// <summary>How far an appended message has got when the queue accepts it.</summary>
+public enum QueueDurability
+{
+    /// <summary>
+    /// Written to the kernel: survives a crash or kill of the process, not a crash of the OS or a power cut, which
+    /// lose what the kernel had not written out yet (by default up to about 30 s of appends).
+    /// </summary>
+    Kernel,
+
+    /// <summary>
+    /// On the disk (fsync) before it is accepted: survives an OS crash or a power cut too, at the cost of a disk
+    /// flush per append; producers appending at the same time share one flush.
+    /// </summary>
+    Fsync,
+}
+
 public sealed class DiskQueueOptions
 {
     public string Directory { get; set; } = "queue";
@@ -31,13 +49,17 @@ public sealed class DiskQueueOptions
 
     /// <summary>Messages are appended to segment files of about this size; a segment is deleted once all of it was sent.</summary>
     public int SegmentBytes { get; set; } = 16 << 20;
+
+    /// <summary>What an accepted message survives: a crash of the process (<see cref="QueueDurability.Kernel"/>) or of the OS too.</summary>
+    public QueueDurability Durability { get; set; } = QueueDurability.Kernel;
 }
 
 /// <summary>
 /// A durable FIFO of messages on disk: appended to segment files, handed to the publisher in order, and
 /// removed only when the publisher acknowledges them (the broker's PUBACK). It survives a process restart:
-/// what was not acknowledged is sent again, so a crash can cause duplicates, never a loss. A record torn by
-/// a crash mid-write is detected by its CRC and cut off.
+/// what was not acknowledged is sent again, so a crash can cause duplicates, never a loss of an accepted message
+/// (of the process, or with <see cref="QueueDurability.Fsync"/> of the OS too). A record torn by a crash mid-write
+/// is detected by its CRC and cut off.
 /// </summary>
 public sealed class DiskQueue : IDisposable
 {
@@ -47,6 +69,7 @@ public sealed class DiskQueue : IDisposable
     private static readonly TimeSpan CursorInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly Lock _gate = new();
+    private readonly Lock _syncGate = new();
     private readonly DiskQueueOptions _options;
     private readonly ILogger _logger;
     private readonly string _directory;
@@ -58,6 +81,7 @@ public sealed class DiskQueue : IDisposable
     private long _ackPosition;
     private long _readPosition;
     private long _writePosition;
+    private long _durablePosition;
     private long _count;
     private long _bytes;
     private long _dropped;
@@ -102,6 +126,7 @@ public sealed class DiskQueue : IDisposable
     /// <summary>Appends a message; false when a full queue dropped it (DropNewest, or DropOldest with the oldest in flight).</summary>
     public bool TryEnqueue(ReadOnlySpan<byte> record)
     {
+        long end;
         lock (_gate)
         {
             if (IsFull(record.Length) && !MakeRoom(record.Length))
@@ -110,37 +135,40 @@ public sealed class DiskQueue : IDisposable
                 return false;
             }
 
-            Append(record);
+            end = Append(record);
         }
 
-        Signal(_dataSignal);
+        Accepted(end);
         return true;
     }
 
     /// <summary>Appends a message, waiting for room when the policy is back-pressure.</summary>
     public async ValueTask<bool> EnqueueAsync(ReadOnlyMemory<byte> record, CancellationToken cancel = default)
     {
-        while (_options.FullPolicy == QueueFullPolicy.BackPressure)
-        {
-            lock (_gate)
-            {
-                if (!IsFull(record.Length))
-                {
-                    Append(record.Span);
-                    break;
-                }
-            }
-
-            await _spaceSignal.WaitAsync(TimeSpan.FromMilliseconds(100), cancel).ConfigureAwait(false);
-        }
-
         if (_options.FullPolicy != QueueFullPolicy.BackPressure)
         {
             return TryEnqueue(record.Span);
         }
 
-        Signal(_dataSignal);
-        return true;
+        while (true)
+        {
+            long? end = null;
+            lock (_gate)
+            {
+                if (!IsFull(record.Length))
+                {
+                    end = Append(record.Span);
+                }
+            }
+
+            if (end is { } appended)
+            {
+                Accepted(appended);
+                return true;
+            }
+
+            await _spaceSignal.WaitAsync(TimeSpan.FromMilliseconds(100), cancel).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The next message not yet handed out, in order, and the position that acknowledges it.</summary>
@@ -310,12 +338,18 @@ public sealed class DiskQueue : IDisposable
         return !IsFull(recordLength);
     }
 
-    private void Append(ReadOnlySpan<byte> record)
+    /// <summary>Writes the record into the kernel (a crash of this process loses nothing already appended); returns the position after it.</summary>
+    private long Append(ReadOnlySpan<byte> record)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var size = HeaderBytes + record.Length;
         if (Offset(_writePosition) > 0 && Offset(_writePosition) + size > _options.SegmentBytes)
         {
+            if (_options.Durability == QueueDurability.Fsync)
+            {
+                RandomAccess.FlushToDisk(_writer.SafeFileHandle); // appends not yet synced by their producers: Sync only syncs the current segment
+            }
+
             _writer.Dispose();
             _writePosition = Position(Segment(_writePosition) + 1, 0);
             _writer = OpenWriter(Segment(_writePosition));
@@ -326,10 +360,63 @@ public sealed class DiskQueue : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(header[4..], Crc32.HashToUInt32(record));
         _writer.Write(header);
         _writer.Write(record);
-        _writer.Flush(); // into the kernel: a crash of this process loses nothing already accepted
+        _writer.Flush();
         _writePosition += size;
         _count++;
         _bytes += size;
+        return _writePosition;
+    }
+
+    /// <summary>After an append, outside the gate: makes it durable as the options ask, then wakes the reader.</summary>
+    private void Accepted(long end)
+    {
+        if (_options.Durability == QueueDurability.Fsync)
+        {
+            Sync(end);
+        }
+
+        Signal(_dataSignal);
+    }
+
+    /// <summary>
+    /// Flushes the current segment to the disk unless a flush since <paramref name="end"/> was appended did: a group
+    /// commit, as producers that append while one flushes wait for the next flush and share it. The flush runs
+    /// outside the gate, so readers and acknowledgements go on meanwhile; the handle is kept alive across it in case
+    /// an append moves to the next segment and closes this one (having flushed it first).
+    /// </summary>
+    private void Sync(long end)
+    {
+        lock (_syncGate)
+        {
+            if (_durablePosition >= end)
+            {
+                return;
+            }
+
+            long upTo;
+            SafeFileHandle handle;
+            var added = false;
+            lock (_gate)
+            {
+                upTo = _writePosition;
+                handle = _writer.SafeFileHandle;
+                handle.DangerousAddRef(ref added);
+            }
+
+            try
+            {
+                RandomAccess.FlushToDisk(handle);
+            }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
+            }
+
+            _durablePosition = upTo;
+        }
     }
 
     private FileStream ReaderAt(long position)
@@ -348,8 +435,16 @@ public sealed class DiskQueue : IDisposable
         return _reader;
     }
 
-    private FileStream OpenWriter(long segment) =>
-        new(SegmentPath(segment), FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16) { Position = 0 };
+    private FileStream OpenWriter(long segment)
+    {
+        var writer = new FileStream(SegmentPath(segment), FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16) { Position = 0 };
+        if (_options.Durability == QueueDurability.Fsync)
+        {
+            PosixFile.SyncDirectory(_directory); // the new segment's name, without which its synced data is lost in a crash
+        }
+
+        return writer;
+    }
 
     private void WriteCursor()
     {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Inspection.Core;
+using Inspection.Datasets;
 
 namespace Inspection.Retraining;
 
@@ -9,8 +10,10 @@ public sealed record PendingItem(string Name, string Camera, string Verdict, str
 
 /// <summary>
 /// Review of the evidence the worker kept (images/, labels/, meta/): accepted items move to reviewed/, rejected
-/// ones to rejected/, and a relabelled item gets the new labels and counts as reviewed. Retraining always uses
-/// reviewed items. Item names come from the command line, so each is checked to name a file in the folder.
+/// ones to rejected/, and a relabelled item gets the new labels and counts as reviewed. reviewed/ is a dataset of
+/// its own (<see cref="YoloDatasetWriter"/>'s layout, with the evidence's class names), which retraining always
+/// uses; it can also take unreviewed items with the model's confident detections as labels. Item names come from
+/// the command line, so each is checked to name a file in the folder.
 /// </summary>
 public sealed class EvidenceReview(string folder)
 {
@@ -36,32 +39,103 @@ public sealed class EvidenceReview(string folder)
     /// <summary>Replaces the item's labels with YOLO lines ("class cx cy w h", fractions) and accepts it.</summary>
     public void Relabel(string name, IReadOnlyList<string> lines)
     {
+        var classes = ClassNames()?.Count ?? int.MaxValue;
+        var boxes = new List<LabeledBox>();
         foreach (var line in lines)
         {
             var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var numbers = new float[4];
             if (parts.Length != 5 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var classId) || classId < 0 ||
-                parts.Skip(1).Any(p => !double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || v is < 0 or > 1))
+                parts.Skip(1).Select((p, i) => float.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out numbers[i]) && numbers[i] is >= 0 and <= 1).Contains(false))
             {
                 throw new InspectionInputException($"label '{line}' is not 'class cx cy w h' with a class number and four fractions 0..1.");
             }
+
+            if (classId >= classes)
+            {
+                throw new InspectionInputException($"label '{line}' names class {classId}; {Path.Combine(Folder, YoloDatasetWriter.DataYamlName)} has classes 0..{classes - 1}.");
+            }
+
+            boxes.Add(LabeledBox.FromCenter(classId, numbers[0], numbers[1], numbers[2], numbers[3]));
         }
 
-        File.WriteAllText(PathOf(name, "labels", ".txt", mustExist: true), string.Concat(lines.Select(l => l.Trim() + "\n")));
+        PathOf(name, "meta", ".json", mustExist: true);
+        YoloDatasetWriter.WriteLabels(PathOf(name, "images", ".jpg", mustExist: false), boxes);
         Accept(name);
     }
 
-    private void Move(string name, string destination)
+    /// <summary>The reviewed items (accepted or relabelled) as the loader reads them: bad label lines are skipped, boxes clipped.</summary>
+    public IReadOnlyList<DatasetImage> Reviewed()
     {
-        foreach (var (part, extension) in Parts)
+        var reviewed = Path.Combine(Folder, "reviewed");
+        return Directory.Exists(Path.Combine(reviewed, "images"))
+            ? DatasetLoader.Load(reviewed).Splits.GetValueOrDefault("train")?.Images ?? []
+            : [];
+    }
+
+    /// <summary>
+    /// Items not reviewed yet, labelled with the model's detections (from meta/, old files with unrounded boxes
+    /// too) that scored at least <paramref name="threshold"/> and whose class is one of <paramref name="classes"/>.
+    /// </summary>
+    public IEnumerable<DatasetImage> PseudoLabelled(IReadOnlyList<string> classes, double threshold)
+    {
+        var meta = Path.Combine(Folder, "meta");
+        if (!Directory.Exists(meta))
         {
-            var from = PathOf(name, part, extension, mustExist: part == "meta");
-            if (!File.Exists(from))
+            yield break;
+        }
+
+        var classIds = classes.Select((name, id) => (name, id)).ToDictionary(c => c.name, c => c.id, StringComparer.Ordinal);
+        foreach (var file in Directory.EnumerateFiles(meta, "*.json").Order(StringComparer.Ordinal))
+        {
+            var image = Path.Combine(Folder, "images", Path.GetFileNameWithoutExtension(file) + ".jpg");
+            if (!File.Exists(image))
             {
                 continue;
             }
 
-            var folder = Directory.CreateDirectory(Path.Combine(Folder, destination, part)).FullName;
-            File.Move(from, Path.Combine(folder, Path.GetFileName(from)), overwrite: true);
+            using var json = JsonDocument.Parse(File.ReadAllText(file));
+            using var picture = OpenCvSharp.Cv2.ImRead(image, OpenCvSharp.ImreadModes.Unchanged);
+            var (width, height) = (Math.Max(picture.Width, 1), Math.Max(picture.Height, 1));
+            var boxes = new List<LabeledBox>();
+            foreach (var d in json.RootElement.GetProperty("detections").EnumerateArray())
+            {
+                if (classIds.TryGetValue(d.GetProperty("class").GetString()!, out var classId) && d.GetProperty("score").GetDouble() >= threshold)
+                {
+                    var box = d.GetProperty("box").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+                    boxes.Add(LabeledBox.FromPixels(classId, new BoundingBox(box[0], box[1], box[2], box[3]), width, height));
+                }
+            }
+
+            yield return new DatasetImage(image, boxes, null);
+        }
+    }
+
+    /// <summary>The evidence's class names (its data.yaml, written once the worker had a model); null before that.</summary>
+    private IReadOnlyList<string>? ClassNames()
+    {
+        var yaml = Path.Combine(Folder, YoloDatasetWriter.DataYamlName);
+        return File.Exists(yaml) ? DatasetLoader.ClassNames(yaml) : null;
+    }
+
+    private void Move(string name, string destination)
+    {
+        PathOf(name, "meta", ".json", mustExist: true);
+        var target = new YoloDatasetWriter(Path.Combine(Folder, destination));
+        target.CreateFolders();
+        Directory.CreateDirectory(Path.Combine(target.Root, "meta"));
+        if (destination == "reviewed" && !File.Exists(target.DataYamlPath) && ClassNames() is { } names)
+        {
+            target.WriteDataYaml(names, "images", "images", "Evidence a person accepted or relabelled: 'inspection retrain' trains on it.");
+        }
+
+        foreach (var (part, extension) in Parts)
+        {
+            var from = PathOf(name, part, extension, mustExist: false);
+            if (File.Exists(from))
+            {
+                File.Move(from, Path.Combine(target.Root, part, Path.GetFileName(from)), overwrite: true);
+            }
         }
     }
 

@@ -92,7 +92,7 @@ public sealed record RetrainReport
 /// One retraining run: merge the reviewed evidence (and, when allowed, confident pseudo-labels) into the base
 /// dataset, fine-tune from the current version's checkpoint, measure the current and the new model on the same
 /// fixed holdout, register the new version (ONNX, checkpoint, golden set, card) and promote it only when it is
-/// not worse by more than the margin. Runs of one model never overlap: a lock file in the registry says so.
+/// not worse by more than the margin. Runs of one model never overlap: they take a <see cref="RunLock"/> in the registry.
 /// </summary>
 public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<TrainingProgress>? progress = null)
 {
@@ -104,7 +104,7 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         var registry = new ModelRegistry(options.Registry);
         var current = registry.Current(options.Name) ?? throw new InspectionInputException($"'{options.Name}' has no current version in {registry.Root} to retrain from; register and promote one first.");
         var checkpoint = current.CheckpointPath ?? throw new InspectionInputException($"{options.Name} version {current.Version} has no training checkpoint to fine-tune from (register it with --weights).");
-        using var runLock = Lock(registry);
+        using var runLock = RunLock.Acquire(Path.Combine(registry.Root, options.Name, LockFile), $"retraining run of '{options.Name}'");
 
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
@@ -223,39 +223,6 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         return [.. holdout.Images.Take(options.GoldenImages).Select(i => (i.ImagePath, GoldenCheck.Detect(detector, i.ImagePath)))];
     }
 
-    /// <summary>Holds the model's retraining lock for the run; a second run fails at once instead of waiting.</summary>
-    private FileStream Lock(ModelRegistry registry)
-    {
-        var path = Path.Combine(registry.Root, options.Name, LockFile);
-        try
-        {
-            var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
-            var owner = Encoding.UTF8.GetBytes($"{Environment.ProcessId} {DateTimeOffset.UtcNow:O}\n");
-            stream.SetLength(0);
-            stream.Write(owner);
-            stream.Flush();
-            return stream;
-        }
-        catch (IOException)
-        {
-            var owner = File.Exists(path) ? TryRead(path) : "unknown";
-            throw new InspectionInputException($"another retraining run of '{options.Name}' is in progress (process and start: {owner.Trim()}); runs never overlap.");
-        }
-    }
-
-    private static string TryRead(string path)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            return new StreamReader(stream).ReadToEnd();
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
-
     private void Write(RetrainReport report)
     {
         File.WriteAllText(Path.Combine(report.RunFolder, "report.json"), JsonSerializer.Serialize(report, Json));
@@ -281,7 +248,7 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
     /// </summary>
     private MergedDataset Merge(IReadOnlyList<string> classes, string run)
     {
-        var data = Directory.CreateDirectory(Path.Combine(run, "data")).FullName;
+        var data = new YoloDatasetWriter(Path.Combine(run, "data"));
         var baseSet = DatasetLoader.Load(options.Data);
         if (!baseSet.Names.SequenceEqual(classes))
         {
@@ -297,111 +264,44 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         var baseImages = baseSet.Splits.GetValueOrDefault("train")?.Images ?? [];
         foreach (var (image, i) in baseImages.Select((image, i) => (image, i)))
         {
-            trainList.Add(Place(data, "train", $"b{i:000000}", image.ImagePath, YoloLines(image.Boxes), fingerprint));
+            trainList.Add(Place(data, "train", $"b{i:000000}", image, fingerprint));
         }
 
         var (reviewed, pseudo) = (0, 0);
         if (options.Evidence is { } evidence)
         {
-            foreach (var (image, labels) in ReviewedEvidence(evidence))
+            var review = new EvidenceReview(evidence);
+            foreach (var image in review.Reviewed())
             {
-                trainList.Add(Place(data, "train", $"r{reviewed++:000000}", image, labels, fingerprint));
+                trainList.Add(Place(data, "train", $"r{reviewed++:000000}", image, fingerprint));
             }
 
             if (options.PseudoLabelsAbove is { } threshold)
             {
-                foreach (var (image, labels) in PseudoLabelled(evidence, classes, threshold))
+                foreach (var image in review.PseudoLabelled(classes, threshold))
                 {
-                    trainList.Add(Place(data, "train", $"p{pseudo++:000000}", image, labels, fingerprint));
+                    trainList.Add(Place(data, "train", $"p{pseudo++:000000}", image, fingerprint));
                 }
             }
         }
 
-        var holdoutList = holdout.Images.Select((image, i) => Place(data, "holdout", $"h{i:000000}", image.ImagePath, YoloLines(image.Boxes), null)).ToList();
-        File.WriteAllLines(Path.Combine(data, "train.txt"), trainList);
-        File.WriteAllLines(Path.Combine(data, "holdout.txt"), holdoutList);
-        var yaml = new StringBuilder($"train: train.txt\nval: holdout.txt\nnames:\n");
-        for (var c = 0; c < classes.Count; c++)
-        {
-            yaml.Append(CultureInfo.InvariantCulture, $"  {c}: {classes[c]}\n");
-        }
-
-        File.WriteAllText(Path.Combine(data, "data.yaml"), yaml.ToString());
+        var holdoutList = holdout.Images.Select((image, i) => Place(data, "holdout", $"h{i:000000}", image, null)).ToList();
+        File.WriteAllLines(Path.Combine(data.Root, "train.txt"), trainList);
+        File.WriteAllLines(Path.Combine(data.Root, "holdout.txt"), holdoutList);
+        data.WriteDataYaml(classes, "train.txt", "holdout.txt", $"Retraining data of '{options.Name}': base, reviewed and pseudo-labelled images; the holdout is never trained on.");
         logger.LogInformation("Training data: {Base} base images, {Reviewed} reviewed and {Pseudo} pseudo-labelled evidence images; holdout {Holdout} images.", baseImages.Count, reviewed, pseudo, holdout.Images.Count);
-        return new MergedDataset(Path.Combine(data, "data.yaml"), holdout, baseImages.Count, reviewed, pseudo, Convert.ToHexStringLower(fingerprint.GetHashAndReset()));
+        return new MergedDataset(data.DataYamlPath, holdout, baseImages.Count, reviewed, pseudo, Convert.ToHexStringLower(fingerprint.GetHashAndReset()));
     }
 
-    /// <summary>Links the image into SPLIT/images and writes its YOLO label into SPLIT/labels; returns the image's path there.</summary>
-    private static string Place(string data, string split, string key, string image, string labels, IncrementalHash? fingerprint)
+    /// <summary>Links the image into SPLIT/images and writes its labels into SPLIT/labels; returns the image's path there.</summary>
+    private static string Place(YoloDatasetWriter data, string split, string key, DatasetImage image, IncrementalHash? fingerprint)
     {
-        var images = Directory.CreateDirectory(Path.Combine(data, split, "images")).FullName;
-        var labelFolder = Directory.CreateDirectory(Path.Combine(data, split, "labels")).FullName;
-        var name = $"{key}_{Path.GetFileNameWithoutExtension(image)}";
-        var target = Path.Combine(images, name + Path.GetExtension(image));
-        File.CreateSymbolicLink(target, Path.GetFullPath(image));
-        File.WriteAllText(Path.Combine(labelFolder, name + ".txt"), labels);
-        fingerprint?.AppendData(Encoding.UTF8.GetBytes($"{Path.GetFileName(image)}\t{labels}\n"));
+        var (images, _) = data.CreateFolders(split);
+        var name = $"{key}_{Path.GetFileNameWithoutExtension(image.ImagePath)}";
+        var target = Path.Combine(images, name + Path.GetExtension(image.ImagePath));
+        File.CreateSymbolicLink(target, Path.GetFullPath(image.ImagePath));
+        YoloDatasetWriter.WriteLabels(target, image.Boxes);
+        fingerprint?.AppendData(Encoding.UTF8.GetBytes($"{Path.GetFileName(image.ImagePath)}\t{YoloDatasetWriter.LabelText(image.Boxes)}\n"));
         return target;
-    }
-
-    private static string YoloLines(IReadOnlyList<LabeledBox> boxes) => string.Concat(boxes.Select(b => string.Create(CultureInfo.InvariantCulture,
-        $"{b.ClassId} {(b.Box.X1 + b.Box.X2) / 2:0.######} {(b.Box.Y1 + b.Box.Y2) / 2:0.######} {b.Box.Width:0.######} {b.Box.Height:0.######}\n")));
-
-    /// <summary>Evidence a person accepted or relabelled (evidence/reviewed): image and its label file's lines.</summary>
-    private static IEnumerable<(string Image, string Labels)> ReviewedEvidence(string evidence)
-    {
-        var images = Path.Combine(evidence, "reviewed", "images");
-        if (!Directory.Exists(images))
-        {
-            yield break;
-        }
-
-        foreach (var image in Directory.EnumerateFiles(images, "*.jpg").Order(StringComparer.Ordinal))
-        {
-            var label = Path.Combine(evidence, "reviewed", "labels", Path.GetFileNameWithoutExtension(image) + ".txt");
-            yield return (image, File.Exists(label) ? File.ReadAllText(label) : string.Empty);
-        }
-    }
-
-    /// <summary>Evidence not reviewed yet, labelled with the model's detections that scored at least <paramref name="threshold"/>.</summary>
-    private static IEnumerable<(string Image, string Labels)> PseudoLabelled(string evidence, IReadOnlyList<string> classes, double threshold)
-    {
-        var meta = Path.Combine(evidence, "meta");
-        if (!Directory.Exists(meta))
-        {
-            yield break;
-        }
-
-        var classIds = classes.Select((name, id) => (name, id)).ToDictionary(c => c.name, c => c.id, StringComparer.Ordinal);
-        foreach (var file in Directory.EnumerateFiles(meta, "*.json").Order(StringComparer.Ordinal))
-        {
-            var image = Path.Combine(evidence, "images", Path.GetFileNameWithoutExtension(file) + ".jpg");
-            if (!File.Exists(image))
-            {
-                continue;
-            }
-
-            using var json = JsonDocument.Parse(File.ReadAllText(file));
-            var (width, height) = ImageSize(image);
-            var lines = new StringBuilder();
-            foreach (var d in json.RootElement.GetProperty("detections").EnumerateArray())
-            {
-                if (!classIds.TryGetValue(d.GetProperty("class").GetString()!, out var classId) || d.GetProperty("score").GetDouble() < threshold)
-                {
-                    continue;
-                }
-
-                var box = d.GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray();
-                lines.Append(CultureInfo.InvariantCulture, $"{classId} {(box[0] + box[2]) / 2 / width:0.######} {(box[1] + box[3]) / 2 / height:0.######} {(box[2] - box[0]) / width:0.######} {(box[3] - box[1]) / height:0.######}\n");
-            }
-
-            yield return (image, lines.ToString());
-        }
-    }
-
-    private static (double Width, double Height) ImageSize(string image)
-    {
-        using var mat = OpenCvSharp.Cv2.ImRead(image, OpenCvSharp.ImreadModes.Unchanged);
-        return (Math.Max(mat.Width, 1), Math.Max(mat.Height, 1));
     }
 }

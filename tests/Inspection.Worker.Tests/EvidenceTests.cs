@@ -1,12 +1,15 @@
 using System.Globalization;
 using System.Text.Json;
 using Inspection.Core;
+using Inspection.Datasets;
+using Inspection.Inference;
 using Inspection.TestSupport;
 using Inspection.Worker.Configuration;
 using Inspection.Worker.Evidence;
 using Inspection.Worker.Observability;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using OpenCvSharp;
 
 namespace Inspection.Worker.Tests;
 
@@ -62,6 +65,44 @@ public sealed class EvidenceTests
         var check = await CliRunner.RunAsync("dataset", "check", evidence, "--json");
         Assert.True(check.ExitCode == 0, check.Stdout + check.Stderr);
         Assert.Equal("crack", JsonDocument.Parse(check.Stdout).RootElement.GetProperty("names")[0].GetString());
+    }
+
+    [SkippableFact]
+    public async Task Evidence_keeps_awkward_class_names_readable_and_writes_detections_as_every_output_does()
+    {
+        using var folder = new TempFolder();
+        var store = new EvidenceStore(Options.Create(new InspectionOptions { Evidence = { Directory = folder.Path } }), new WorkerMetrics(), NullLogger<EvidenceStore>.Instance);
+        store.UseClassNames(PyYaml.AwkwardNames);
+        await store.StartAsync(CancellationToken.None);
+        for (var waited = 0; !Directory.Exists(Path.Combine(folder.Path, "meta")) && waited < 10_000; waited += 10)
+        {
+            await Task.Delay(10); // the writer runs: a stop before it starts would cancel it unrun
+        }
+
+        var pictures = SharedData.Require("datasets/workpiece-crack/train/images");
+        using var picture = Cv2.ImRead(Directory.GetFiles(pictures, "*.jpg").Order(StringComparer.Ordinal).First());
+        var result = new InspectionResult
+        {
+            CameraId = "line", Sequence = 7, CaptureTime = DateTimeOffset.Parse("2026-11-28T10:00:00Z", CultureInfo.InvariantCulture), ModelName = "m", ModelVersion = "3",
+            Verdict = Verdict.Ng, Detections = [new Detection(7, 0.912345f, new BoundingBox(10.04f, 20.06f, 330.3f, 100.54f))], ClassNames = PyYaml.AwkwardNames, Width = picture.Width, Height = picture.Height,
+        };
+        store.Offer(MatImage.View(picture), result, "ng");
+        await store.StopAsync(CancellationToken.None);
+
+        var yaml = Path.Combine(folder.Path, "data.yaml");
+        Assert.Equal(PyYaml.AwkwardNames, await PyYaml.NamesAsync(yaml));
+        var dataset = DatasetLoader.Load(folder.Path);
+        Assert.Equal(PyYaml.AwkwardNames, dataset.Names);
+        var label = dataset.Splits["train"].Images.Single().Boxes.Single();
+        Assert.Equal(7, label.ClassId);
+        Assert.Equal(10.04 / 320, label.Box.X1, 1e-6); // label files keep 6 decimals
+        Assert.Equal(20.06 / 320, label.Box.Y1, 1e-6);
+        Assert.Equal(1, label.Box.X2, 1e-6);           // clipped to the picture
+        Assert.Equal(100.54 / 320, label.Box.Y2, 1e-6);
+        var detection = JsonDocument.Parse(File.ReadAllText(Directory.GetFiles(Path.Combine(folder.Path, "meta")).Single())).RootElement.GetProperty("detections")[0];
+        Assert.Equal("no", detection.GetProperty("class").GetString());
+        Assert.Equal(0.9123, detection.GetProperty("score").GetDouble());
+        Assert.Equal([10, 20.1, 330.3, 100.5], detection.GetProperty("box").EnumerateArray().Select(v => v.GetDouble()));
     }
 
     [Theory]

@@ -10,7 +10,8 @@ namespace Inspection.Bench;
 
 /// <summary>
 /// Results per second at QoS 1 through the JSON sink and MqttSession (JSON, the on-disk queue, a window of 256 unacknowledged)
-/// against raw MQTTnet publishing the same payloads with the same window to the same mosquitto, in the same run;
+/// against raw MQTTnet publishing the same payloads with the same window to the same mosquitto, in the same run; the same
+/// path with the queue's <see cref="QueueDurability.Fsync"/> (a disk flush per append) right after the default, paired;
 /// and the publish latency (publish call to delivery at a subscriber) at a steady live rate.
 /// </summary>
 internal static class MqttBenchmark
@@ -33,29 +34,37 @@ internal static class MqttBenchmark
 
         Measure.Progress("warm-up round (not counted)");
         await RawAsync(broker.Port, payloads);
-        await OursAsync(broker.Port, results, Path.Combine(folder, "warm-up"));
+        await OursAsync(broker.Port, results, Path.Combine(folder, "warm-up"), QueueDurability.Kernel);
+        await OursAsync(broker.Port, results, Path.Combine(folder, "warm-up-fsync"), QueueDurability.Fsync);
 
         var raw = new List<double>();
         var ours = new List<double>();
         var ratios = new List<double>();
+        var fsync = new List<double>();
+        var fsyncRatios = new List<double>();
         for (var round = 1; round <= rounds; round++)
         {
             var rawRate = await RawAsync(broker.Port, payloads);
-            var ourRate = await OursAsync(broker.Port, results, Path.Combine(folder, $"queue{round}"));
+            var ourRate = await OursAsync(broker.Port, results, Path.Combine(folder, $"queue{round}"), QueueDurability.Kernel);
+            var fsyncRate = await OursAsync(broker.Port, results, Path.Combine(folder, $"queue{round}-fsync"), QueueDurability.Fsync);
             raw.Add(rawRate);
             ours.Add(ourRate);
             ratios.Add(ourRate / rawRate);
-            Measure.Progress($"round {round}/{rounds}: raw MQTTnet {rawRate:0} msg/s, JSON sink {ourRate:0} results/s (ratio {ourRate / rawRate:0.00})");
+            fsync.Add(fsyncRate);
+            fsyncRatios.Add(fsyncRate / ourRate);
+            Measure.Progress($"round {round}/{rounds}: raw MQTTnet {rawRate:0} msg/s, JSON sink {ourRate:0} results/s (ratio {ourRate / rawRate:0.00}), with Fsync {fsyncRate:0} results/s ({fsyncRate / ourRate:0.000} of Kernel)");
         }
 
         var latencies = await LatencyAsync(broker.Port, Path.Combine(folder, "latency"), rate: 200, seconds: 10);
-        Console.WriteLine($"Machine: {Measure.Machine()}; mosquitto 2.0 on 127.0.0.1, QoS 1, MQTT 5, {payloads.Average(p => p.Length):0}-byte JSON results; medians of {rounds} rounds of {count} results.");
+        Console.WriteLine($"Machine: {Measure.Machine()}; queue on {new DriveInfo(folder).DriveFormat}; mosquitto 2.0 on 127.0.0.1, QoS 1, MQTT 5, {payloads.Average(p => p.Length):0}-byte JSON results; medians of {rounds} rounds of {count} results.");
         Console.WriteLine();
         Console.WriteLine("| path | results/s |");
         Console.WriteLine("|---|---|");
         Console.WriteLine($"| raw MQTTnet, same payloads, 256 in flight | {Measure.Median(raw):0} |");
-        Console.WriteLine($"| JSON sink + MqttSession (JSON + on-disk queue + 256 in flight) | {Measure.Median(ours):0} |");
+        Console.WriteLine($"| JSON sink + MqttSession (JSON + on-disk queue + 256 in flight), `Queue:Durability` Kernel | {Measure.Median(ours):0} |");
         Console.WriteLine($"| ratio | {Measure.Median(ratios):0.00} |");
+        Console.WriteLine($"| the same with `Queue:Durability` Fsync (a disk flush per append) | {Measure.Median(fsync):0} |");
+        Console.WriteLine($"| Fsync / Kernel, paired | {Measure.Median(fsyncRatios):0.000} |");
         Console.WriteLine();
         Console.WriteLine($"Publish latency at a live 200 results/s for 10 s (WriteResultAsync to delivery at an MQTTnet subscriber): p50 {Percentile(latencies, 0.5):0.0} ms, p99 {Percentile(latencies, 0.99):0.0} ms, max {latencies.Max():0.0} ms.");
         Directory.Delete(folder, recursive: true);
@@ -104,9 +113,9 @@ internal static class MqttBenchmark
         return rate;
     }
 
-    private static async Task<double> OursAsync(int port, InspectionResult[] results, string queue)
+    private static async Task<double> OursAsync(int port, InspectionResult[] results, string queue, QueueDurability durability)
     {
-        var options = new MqttOptions { Host = "127.0.0.1", Port = port, ClientId = "bench-ours", Site = "bench", Line = "ours", Queue = new DiskQueueOptions { Directory = queue } };
+        var options = new MqttOptions { Host = "127.0.0.1", Port = port, ClientId = "bench-ours", Site = "bench", Line = "ours", Queue = new DiskQueueOptions { Directory = queue, Durability = durability } };
         await using var publisher = new MqttSession(options);
         var sink = new JsonResultSink(publisher);
         publisher.Start();

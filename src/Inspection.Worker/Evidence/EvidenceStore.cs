@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Inspection.Core;
+using Inspection.Datasets;
 using Inspection.Inference;
 using Inspection.Worker.Configuration;
 using Inspection.Worker.Observability;
@@ -17,9 +18,10 @@ public sealed record EvidenceItem(byte[] Jpeg, InspectionResult Result, string K
 
 /// <summary>
 /// Keeps NG frames and a sample of uncertain ones as a YOLO dataset that 'inspection train' and 'inspection
-/// dataset check' read as it is: data.yaml, images/NAME.jpg, labels/NAME.txt (the model's detections as
-/// pseudo-labels) and meta/NAME.json (camera, time, model, verdict, part). Names start with the capture time,
-/// so the oldest go first when the folder passes its quota. Every path is checked to stay inside the folder.
+/// dataset check' read as it is (written by <see cref="YoloDatasetWriter"/>): data.yaml, images/NAME.jpg,
+/// labels/NAME.txt (the model's detections as pseudo-labels) and meta/NAME.json (camera, time, model, verdict,
+/// part, and the detections as <see cref="DetectionJson"/> writes them everywhere). Names start with the capture
+/// time, so the oldest go first when the folder passes its quota. Every path is checked to stay inside the folder.
 /// </summary>
 public sealed class EvidenceStore : BackgroundService
 {
@@ -30,6 +32,7 @@ public sealed class EvidenceStore : BackgroundService
     private readonly Channel<EvidenceItem> _queue;
     private readonly Queue<(string Name, long Bytes)> _kept = new();
     private IReadOnlyList<string>? _names;
+    private YoloDatasetWriter? _dataset;
     private long _bytes;
 
     public EvidenceStore(IOptions<InspectionOptions> options, WorkerMetrics metrics, ILogger<EvidenceStore> logger)
@@ -108,10 +111,9 @@ public sealed class EvidenceStore : BackgroundService
             return;
         }
 
-        foreach (var part in Parts)
-        {
-            Directory.CreateDirectory(Path.Combine(Root, part));
-        }
+        _dataset = new YoloDatasetWriter(Root);
+        _dataset.CreateFolders();
+        Directory.CreateDirectory(Path.Combine(Root, "meta"));
 
         IndexExisting();
         await foreach (var item in _queue.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
@@ -138,19 +140,8 @@ public sealed class EvidenceStore : BackgroundService
         var labels = Inside($"labels/{name}.txt");
         var meta = Inside($"meta/{name}.json");
         File.WriteAllBytes(image, item.Jpeg);
-        File.WriteAllText(labels, Labels(result));
-        File.WriteAllBytes(meta, JsonSerializer.SerializeToUtf8Bytes(new
-        {
-            camera = result.CameraId,
-            sequence = result.Sequence,
-            captureTime = result.CaptureTime.UtcDateTime,
-            model = new { name = result.ModelName, version = result.ModelVersion },
-            verdict = Messaging.ResultJson.VerdictText(result.Verdict),
-            reason = result.Reason,
-            partId = result.PartId,
-            kind = item.Kind,
-            detections = result.Detections.Select(d => new { classId = d.ClassId, @class = result.ClassName(d.ClassId), score = Math.Round(d.Score, 4), box = new[] { d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2 } }),
-        }));
+        YoloDatasetWriter.WriteLabels(image, result.Detections.Select(d => LabeledBox.FromPixels(d.ClassId, d.Box, result.Width, result.Height)));
+        WriteMeta(meta, item);
 
         var bytes = new FileInfo(image).Length + new FileInfo(labels).Length + new FileInfo(meta).Length;
         _kept.Enqueue((name, bytes));
@@ -167,34 +158,40 @@ public sealed class EvidenceStore : BackgroundService
         }
     }
 
-    /// <summary>YOLO label lines: class, centre and size as fractions of the picture.</summary>
-    private static string Labels(InspectionResult result)
+    /// <summary>
+    /// What the worker knew of the frame. The detections are written as the MQTT result carries them (score to 4
+    /// decimals, box to 0.1 px): retraining makes pseudo-labels of these boxes, and a tenth of a pixel is far below
+    /// a detection's own error. Files written before kept more digits; readers take either.
+    /// </summary>
+    private static void WriteMeta(string path, EvidenceItem item)
     {
-        var text = new StringBuilder();
-        foreach (var d in result.Detections)
-        {
-            var box = d.Box.ClipTo(result.Width, result.Height);
-            text.Append(CultureInfo.InvariantCulture, $"{d.ClassId} {(box.X1 + box.X2) / 2 / result.Width:0.######} {(box.Y1 + box.Y2) / 2 / result.Height:0.######} {box.Width / result.Width:0.######} {box.Height / result.Height:0.######}\n");
-        }
-
-        return text.ToString();
+        var result = item.Result;
+        using var file = File.Create(path);
+        using var json = new Utf8JsonWriter(file);
+        json.WriteStartObject();
+        json.WriteString("camera", result.CameraId);
+        json.WriteNumber("sequence", result.Sequence);
+        json.WriteString("captureTime", result.CaptureTime.UtcDateTime);
+        json.WriteStartObject("model");
+        json.WriteString("name", result.ModelName);
+        json.WriteString("version", result.ModelVersion);
+        json.WriteEndObject();
+        json.WriteString("verdict", Messaging.ResultJson.VerdictText(result.Verdict));
+        json.WriteString("reason", result.Reason);
+        json.WriteString("partId", result.PartId);
+        json.WriteString("kind", item.Kind);
+        DetectionJson.WriteArray(json, "detections", result.Detections, result.ClassName);
+        json.WriteEndObject();
     }
 
     private void WriteDataYaml()
     {
-        var path = Inside("data.yaml");
-        if (File.Exists(path) || _names is null)
+        if (_names is null || File.Exists(_dataset!.DataYamlPath))
         {
             return;
         }
 
-        var yaml = new StringBuilder("# Evidence kept by the inspection worker; labels are the model's detections (pseudo-labels).\npath: .\ntrain: images\nval: images\nnames:\n");
-        for (var i = 0; i < _names.Count; i++)
-        {
-            yaml.Append(CultureInfo.InvariantCulture, $"  {i}: {_names[i]}\n");
-        }
-
-        File.WriteAllText(path, yaml.ToString());
+        _dataset.WriteDataYaml(_names, "images", "images", "Evidence kept by the inspection worker; labels are the model's detections (pseudo-labels).");
     }
 
     private void IndexExisting()
