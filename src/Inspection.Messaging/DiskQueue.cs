@@ -85,6 +85,9 @@ public sealed class DiskQueue : IDisposable
     private long _count;
     private long _bytes;
     private long _dropped;
+    private long _unwritable;
+    private bool _diskFull;
+    private long _lastDiskFailure;
     private long _lastCursorWrite;
     private bool _disposed;
 
@@ -123,6 +126,9 @@ public sealed class DiskQueue : IDisposable
     /// <summary>Messages dropped because the queue was full.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
+    /// <summary>Messages refused because the disk would not take them (full, over quota, failing); back-pressure waits instead.</summary>
+    public long Unwritable => Interlocked.Read(ref _unwritable);
+
     /// <summary>Appends a message; false when a full queue dropped it (DropNewest, or DropOldest with the oldest in flight).</summary>
     public bool TryEnqueue(ReadOnlySpan<byte> record)
     {
@@ -135,7 +141,11 @@ public sealed class DiskQueue : IDisposable
                 return false;
             }
 
-            end = Append(record);
+            if (!TryAppend(record, out end))
+            {
+                Interlocked.Increment(ref _unwritable);
+                return false;
+            }
         }
 
         Accepted(end);
@@ -155,9 +165,9 @@ public sealed class DiskQueue : IDisposable
             long? end = null;
             lock (_gate)
             {
-                if (!IsFull(record.Length))
+                if (!IsFull(record.Length) && TryAppend(record.Span, out var written))
                 {
-                    end = Append(record.Span);
+                    end = written;
                 }
             }
 
@@ -251,6 +261,11 @@ public sealed class DiskQueue : IDisposable
                 File.Delete(SegmentPath(segment));
             }
 
+            if (_diskFull && _ackPosition == _writePosition && _readPosition == _writePosition)
+            {
+                StartNewSegment(); // all sent while the disk is full: the segment's space is what makes room
+            }
+
             if (Stopwatch.GetElapsedTime(_lastCursorWrite) > CursorInterval)
             {
                 WriteCursor();
@@ -339,6 +354,71 @@ public sealed class DiskQueue : IDisposable
     }
 
     /// <summary>Writes the record into the kernel (a crash of this process loses nothing already appended); returns the position after it.</summary>
+    /// <summary>
+    /// Appends, or (when the disk will not take it: full, over quota, failing) takes back what part of it was
+    /// written, says so once per episode, and returns false: the queue stays as it was, and what it already holds
+    /// still goes out, which makes room. An episode ends after 5 s without a failure: a nearly full disk takes a
+    /// small message now and then, which is no recovery yet.
+    /// </summary>
+    private bool TryAppend(ReadOnlySpan<byte> record, out long end)
+    {
+        try
+        {
+            end = Append(record);
+            if (_diskFull && Environment.TickCount64 - _lastDiskFailure >= 5_000)
+            {
+                _diskFull = false;
+                _logger.LogInformation("Queue {Directory}: the disk takes messages again.", _directory);
+            }
+
+            return true;
+        }
+        catch (IOException e)
+        {
+            end = 0;
+            _lastDiskFailure = Environment.TickCount64;
+            ReopenWriter();
+            if (!_diskFull)
+            {
+                _diskFull = true;
+                _logger.LogError("Queue {Directory}: the disk does not take new messages ({Reason}); {Policy}, counted as inspection_mqtt_failures_total{{kind=\"disk_full\"}}, until there is room. Free space on that volume or give the queue a larger one.",
+                    _directory, e.Message, _options.FullPolicy == QueueFullPolicy.BackPressure ? "the pipeline waits" : "new results are refused");
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>With nothing left to send: the next segment starts, and the finished one is deleted.</summary>
+    private void StartNewSegment()
+    {
+        var finished = Segment(_writePosition);
+        _writer.Dispose();
+        _reader?.Dispose();
+        _reader = null;
+        _writePosition = _readPosition = _ackPosition = Position(finished + 1, 0);
+        _writer = OpenWriter(Segment(_writePosition));
+        File.Delete(SegmentPath(finished));
+        WriteCursor();
+    }
+
+    /// <summary>After a failed write: a fresh writer on the current segment, cut back to the last whole record.</summary>
+    private void ReopenWriter()
+    {
+        try
+        {
+            _writer.Dispose(); // its buffer may still hold the failed bytes: flushing them fails again
+        }
+        catch (IOException)
+        {
+            // The bytes it could not write are what is being taken back.
+        }
+
+        _writer = new FileStream(SegmentPath(Segment(_writePosition)), FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read | FileShare.Delete, 1 << 16);
+        _writer.SetLength(Offset(_writePosition));
+        _writer.Position = Offset(_writePosition);
+    }
+
     private long Append(ReadOnlySpan<byte> record)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -446,13 +526,25 @@ public sealed class DiskQueue : IDisposable
         return writer;
     }
 
+    /// <summary>
+    /// Records how far the broker acknowledged. A cursor that cannot be written (a full disk) is only older than it
+    /// could be: after a restart the messages since it are sent again, which QoS 1 allows and subscribers deduplicate.
+    /// </summary>
     private void WriteCursor()
     {
         var temporary = Path.Combine(_directory, CursorFile + ".tmp");
         Span<byte> bytes = stackalloc byte[8];
         BinaryPrimitives.WriteInt64LittleEndian(bytes, _ackPosition);
-        File.WriteAllBytes(temporary, bytes.ToArray());
-        File.Move(temporary, Path.Combine(_directory, CursorFile), overwrite: true);
+        try
+        {
+            File.WriteAllBytes(temporary, bytes.ToArray());
+            File.Move(temporary, Path.Combine(_directory, CursorFile), overwrite: true);
+        }
+        catch (IOException e)
+        {
+            _logger.LogDebug("Queue {Directory}: the cursor was not written ({Reason}); a restart would send again what was acknowledged since.", _directory, e.Message);
+        }
+
         _lastCursorWrite = Stopwatch.GetTimestamp();
     }
 

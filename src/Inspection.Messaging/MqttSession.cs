@@ -11,7 +11,7 @@ using MQTTnet.Protocol;
 namespace Inspection.Messaging;
 
 /// <summary>Counts of what the session did, for metrics and tests.</summary>
-public readonly record struct PublisherCounters(long Accepted, long Published, long Resent, long Rejected, long Dropped, long QueueDepth, long Connects);
+public readonly record struct PublisherCounters(long Accepted, long Published, long Resent, long Rejected, long Dropped, long QueueDepth, long Connects, long Unwritable = 0);
 
 /// <summary>
 /// The service's MQTT session: one connection that publishes without losing anything and hands what arrives on
@@ -38,6 +38,7 @@ public sealed class MqttSession : IAsyncDisposable
     private long _resent;
     private long _rejected;
     private long _connects;
+    private long _lastDropLog = long.MinValue / 2;
     private string? _lastError;
     private int _disposed;
 
@@ -67,7 +68,7 @@ public sealed class MqttSession : IAsyncDisposable
 
     public PublisherCounters Counters => new(
         Interlocked.Read(ref _accepted), Interlocked.Read(ref _published), Interlocked.Read(ref _resent),
-        Interlocked.Read(ref _rejected), _queue.Dropped, _queue.Count, Interlocked.Read(ref _connects));
+        Interlocked.Read(ref _rejected), _queue.Dropped, _queue.Count, Interlocked.Read(ref _connects), _queue.Unwritable);
 
     public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
 
@@ -82,9 +83,11 @@ public sealed class MqttSession : IAsyncDisposable
         {
             Interlocked.Increment(ref _accepted);
         }
-        else
+        else if (Environment.TickCount64 - Interlocked.Read(ref _lastDropLog) >= 10_000)
         {
-            _logger.LogWarning("MQTT queue full ({Count} messages, policy {Policy}): a message for {Topic} was dropped.", _queue.Count, _options.Queue.FullPolicy, message.Topic);
+            // One line every 10 s at most: a full queue or disk refuses every message until there is room.
+            Interlocked.Exchange(ref _lastDropLog, Environment.TickCount64);
+            _logger.LogWarning("MQTT queue: a message for {Topic} was not accepted ({Dropped} dropped as the queue was full, policy {Policy}; {Unwritable} refused by the disk); {Count} wait.", message.Topic, _queue.Dropped, _options.Queue.FullPolicy, _queue.Unwritable, _queue.Count);
         }
 
         return accepted;

@@ -187,6 +187,59 @@ public sealed class FaultCampaignTests
         }
     }
 
+    [SkippableFact]
+    public async Task A_full_queue_and_evidence_volume_keeps_the_worker_up_says_so_once_and_recovers_when_there_is_room()
+    {
+        using var folder = new TempFolder();
+        var volume = Directory.CreateDirectory(folder.File("volume")).FullName;
+        var evidence = Directory.CreateDirectory(folder.File("evidence")).FullName;
+        var mounted = Run("mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs", volume);
+        Skip.If(mounted != 0 && !SharedData.InCi, "cannot mount a small tmpfs here (not root?)");
+        Assert.Equal(0, mounted);
+        Assert.Equal(0, Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", evidence));
+        try
+        {
+            using var broker = ServerProcess.Mosquitto(folder.Path);
+            await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, $"{Line}/+/result", "plc");
+            var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["cam1", "cam2"], fps: 25);
+            settings["Inspection:Mqtt:Queue:Directory"] = Path.Combine(volume, "queue");
+            settings["Inspection:Evidence:Enabled"] = "true";
+            settings["Inspection:Evidence:Directory"] = Path.Combine(evidence, "dataset");
+            var running = Stopwatch.StartNew();
+            await using var worker = await InProcessWorker.StartAsync(settings);
+            var metrics = worker.Get<Inspection.Worker.Observability.WorkerMetrics>();
+            await WaitUntil(() => subscriber.Snapshot().Count >= 20, "results", TimeSpan.FromSeconds(60));
+
+            // The broker goes away: the queue grows until the volume is full; the worker keeps inspecting and says so once.
+            broker.Stop();
+            await WaitUntil(() => worker.Lines.Any(l => l.Contains("the disk does not take new messages", StringComparison.Ordinal)), "the disk-full line", TimeSpan.FromSeconds(90));
+            var inspected = metrics.FramesInspected.WithLabels("cam1").Value;
+            await WaitUntil(() => metrics.FramesInspected.WithLabels("cam1").Value > inspected + 25, "inspection going on with a full disk", TimeSpan.FromSeconds(30));
+            Assert.Single(worker.Lines, l => l.Contains("the disk does not take new messages", StringComparison.Ordinal));
+            Assert.True(worker.Get<Inspection.Worker.Output.MessagingHost>().Session.Counters.Unwritable > 0);
+            await WaitUntil(() => metrics.Evidence.WithLabels("ng", "failed").Value > 0, "evidence refused by its full volume", TimeSpan.FromSeconds(30));
+            Assert.InRange(worker.Lines.Count(l => l.Contains("not saved", StringComparison.Ordinal)), 1, 1 + (int)(running.Elapsed.TotalSeconds / 10)); // one line every 10 s at most
+
+            // The broker is back: the queue drains, which makes room, and new results flow again.
+            broker.Start();
+            await WaitUntil(() => worker.Lines.Any(l => l.Contains("the disk takes messages again", StringComparison.Ordinal)), "room again", TimeSpan.FromSeconds(90));
+            var count = subscriber.Snapshot().Count;
+            await WaitUntil(() => subscriber.Snapshot().Count > count + 20, "new results after the disk had room", TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            Run("umount", "-l", volume);
+            Run("umount", "-l", evidence);
+        }
+    }
+
+    private static int Run(string file, params string[] args)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        process.WaitForExit();
+        return process.ExitCode;
+    }
+
     private static List<long> Sequences(MqttSubscriber subscriber, string camera) =>
         [.. subscriber.Snapshot().Where(m => m.Topic == $"{Line}/{camera}/result").Select(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("sequence").GetInt64()).Where(s => s > 0)];
 

@@ -25,6 +25,7 @@ public sealed record EvidenceItem(byte[] Jpeg, InspectionResult Result, string K
 /// </summary>
 public sealed class EvidenceStore : BackgroundService
 {
+    private long _lastFailureLog = long.MinValue / 2;
     private static readonly string[] Parts = ["images", "labels", "meta"];
     private readonly EvidenceOptions _options;
     private readonly ILogger<EvidenceStore> _logger;
@@ -126,7 +127,11 @@ public sealed class EvidenceStore : BackgroundService
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InspectionInputException)
             {
                 _metrics.Evidence.WithLabels(item.Kind, "failed").Inc();
-                _logger.LogError("Evidence for {Camera} frame {Sequence} not saved: {Reason}", item.Result.CameraId, item.Result.Sequence, e.Message);
+                if (Environment.TickCount64 - _lastFailureLog >= 10_000)
+                {
+                    _lastFailureLog = Environment.TickCount64; // a full disk fails every item: one line every 10 s
+                    _logger.LogError("Evidence for {Camera} frame {Sequence} not saved: {Reason} (counted in inspection_evidence_total{{outcome=\"failed\"}}).", item.Result.CameraId, item.Result.Sequence, e.Message);
+                }
             }
         }
     }

@@ -39,6 +39,7 @@ public sealed class MessagingHost : IHostedService, IAsyncDisposable
             metrics.MqttConnected.Set(Session.IsConnected ? 1 : 0);
             metrics.MqttFailures.WithLabels("refused").IncTo(counters.Rejected);
             metrics.MqttFailures.WithLabels("dropped").IncTo(counters.Dropped);
+            metrics.MqttFailures.WithLabels("disk_full").IncTo(counters.Unwritable);
         });
     }
 
