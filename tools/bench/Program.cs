@@ -6,6 +6,7 @@ using Inspection.Bench;
 //        inspection-bench training [--data D] [--imgsz 320] [--batch 16] [--epochs 2] [--rounds 3]
 //        inspection-bench worker [--streams 1,3] [--frames 200] [--batch 8] [--rounds 3] [--live-seconds 20]
 //        inspection-bench swap [--swaps 6]
+//        inspection-bench soak [--cameras 8] [--fps 25] [--minutes 10]
 //        inspection-bench sinks [--sources 3] [--frames 200] [--batch 8] [--messages 20000] [--rounds 3]
 var command = args.FirstOrDefault() ?? "detector";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
@@ -29,10 +30,13 @@ switch (command)
     case "swap":
         await SwapBenchmark.RunAsync(options);
         return 0;
+    case "soak":
+        await SoakBenchmark.RunAsync(options);
+        return 0;
     case "sinks":
         await SinkBenchmark.RunAsync(options);
         return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, swap, sinks.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, swap, sinks, soak.");
         return 2;
 }

@@ -224,7 +224,7 @@ internal static class WorkerBenchmark
         return sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(p * sorted.Length))];
     }
 
-    private sealed class TemporaryFolder : IDisposable
+    internal sealed class TemporaryFolder : IDisposable
     {
         public string Path { get; } = Directory.CreateDirectory(System.IO.Path.Combine(System.IO.Path.GetTempPath(), "inspection-bench-" + Guid.NewGuid().ToString("N"))).FullName;
 
