@@ -1,6 +1,4 @@
 using System.Security.Cryptography;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Inspection.Core;
 
 namespace Inspection.Access;
@@ -17,32 +15,11 @@ public sealed record CommandKey(string Id, Role Role, string Secret)
 /// </summary>
 public static class CommandKeys
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        WriteIndented = true,
-        Converters = { new JsonStringEnumConverter() },
-    };
-
     public static IReadOnlyDictionary<string, CommandKey> Load(string path)
     {
-        if (!File.Exists(path))
-        {
-            throw new InspectionInputException($"the command keys file '{path}' does not exist; create a key with 'inspection command keygen --keys {path} --key-id ID --role Operator'");
-        }
-
-        Document? document;
-        try
-        {
-            document = JsonSerializer.Deserialize<Document>(File.ReadAllBytes(path), Json);
-        }
-        catch (JsonException e)
-        {
-            throw new InspectionInputException($"the command keys file '{path}' is not valid: {e.Message}");
-        }
-
+        var document = SecretFile.Load<Document>(path, "the command keys file", $"create a key with 'inspection command keygen --keys {path} --key-id ID --role Operator'");
         var keys = new Dictionary<string, CommandKey>(StringComparer.Ordinal);
-        foreach (var key in document?.Keys ?? throw new InspectionInputException($"the command keys file '{path}' has no \"keys\" list"))
+        foreach (var key in document.Keys ?? throw new InspectionInputException($"the command keys file '{path}' has no \"keys\" list"))
         {
             UsersFile.CheckName(key.Id, path);
             try
@@ -78,16 +55,7 @@ public static class CommandKeys
 
         var key = new CommandKey(id, role, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
         keys.Add(key);
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
-        var temporary = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(new Document(keys), Json));
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        File.Move(temporary, path, overwrite: true);
+        SecretFile.Save(path, new Document(keys));
         return key;
     }
 

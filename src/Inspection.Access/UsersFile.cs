@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Inspection.Core;
 
@@ -11,33 +9,11 @@ namespace Inspection.Access;
 /// </summary>
 public static partial class UsersFile
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        WriteIndented = true,
-        Converters = { new JsonStringEnumConverter() },
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-
     /// <summary>Reads and checks the file; every mistake is an <see cref="InspectionInputException"/> naming the file.</summary>
     public static IReadOnlyList<AccessUser> Load(string path)
     {
-        if (!File.Exists(path))
-        {
-            throw new InspectionInputException($"the users file '{path}' does not exist; create it with 'inspection broker users add NAME --role ROLE --file {path}'");
-        }
-
-        Document? document;
-        try
-        {
-            document = JsonSerializer.Deserialize<Document>(File.ReadAllBytes(path), Json);
-        }
-        catch (JsonException e)
-        {
-            throw new InspectionInputException($"the users file '{path}' is not valid: {e.Message}");
-        }
-
-        var users = document?.Users ?? throw new InspectionInputException($"the users file '{path}' has no \"users\" list");
+        var document = SecretFile.Load<Document>(path, "the users file", $"create it with 'inspection broker users add NAME --role ROLE --file {path}'");
+        var users = document.Users ?? throw new InspectionInputException($"the users file '{path}' has no \"users\" list");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var user in users)
         {
@@ -56,19 +32,8 @@ public static partial class UsersFile
         return users;
     }
 
-    public static void Save(string path, IEnumerable<AccessUser> users)
-    {
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
-        var temporary = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(new Document([.. users.OrderBy(u => u.Name, StringComparer.Ordinal)]), Json));
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite); // hashes are secrets too
-        }
-
-        File.Move(temporary, path, overwrite: true);
-    }
+    public static void Save(string path, IEnumerable<AccessUser> users) =>
+        SecretFile.Save(path, new Document([.. users.OrderBy(u => u.Name, StringComparer.Ordinal)])); // hashes are secrets too
 
     /// <summary>User names are what MQTT clients log in with and what ACL sections name: letters, digits, '-', '_', '.'.</summary>
     public static void CheckName(string name, string where)
