@@ -120,10 +120,6 @@ public sealed class IntegrityOptions
 {
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Frames examined per second at most; the frames between carry the last result.</summary>
-    [Range(0.1, 1000)]
-    public double ChecksPerSecond { get; set; } = 5;
-
     /// <summary>A picture unchanged for this long is Frozen.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan FrozenAfter { get; set; } = TimeSpan.FromSeconds(3);
@@ -140,7 +136,7 @@ public sealed class IntegrityOptions
     [Range(0, 255)]
     public double BlankContrast { get; set; } = 4;
 
-    /// <summary>Variance of the Laplacian at 320 px width below which a frame is Blurred. 0 disables the check.</summary>
+    /// <summary>Variance of the Laplacian of the gray sample (about 320 px wide) below which a frame is Blurred. 0 disables the check.</summary>
     [Range(0, 1e6)]
     public double BlurThreshold { get; set; } = 15;
 }

@@ -112,7 +112,6 @@ public sealed class CameraSource : IAsyncDisposable
         }
 
         _pool.Dispose();
-        _integrity.Dispose();
         _stop.Dispose();
     }
 
@@ -253,7 +252,7 @@ public sealed class CameraSource : IAsyncDisposable
             _lastKept = now;
             var frame = slot.Frame;
             frame.Stamp(_options.Id, sequence, slot.View(), now, DateTimeOffset.UtcNow);
-            frame.Integrity = _integrity.Check(slot.Mat, now);
+            frame.Integrity = _integrity.Check(frame.Image, now);
             Offer(frame, stop);
         }
 

@@ -81,8 +81,7 @@ internal sealed class FolderReader(CameraOptions options, SourceLocation locatio
         }
 
         // A glob: the folder part up to the first wildcard, the pattern after it.
-        var wildcard = target.IndexOfAny(['*', '?']);
-        var root = Path.GetDirectoryName(target[..(wildcard + 1)]) ?? ".";
+        var root = SourceLocation.FolderOf(target);
         if (!Directory.Exists(root))
         {
             return [];

@@ -39,6 +39,27 @@ public sealed record SourceLocation(SourceKind Kind, string Target, string Displ
     /// <summary>A file or folder ends (unless it loops); a stream or device does not.</summary>
     public bool IsFinite => Kind is SourceKind.File or SourceKind.Folder || (Kind == SourceKind.Ffmpeg && File.Exists(Target));
 
+    /// <summary>
+    /// What is missing on disk, said for a person (<c>the file '/data/line1.mp4' does not exist</c>); null when the
+    /// file or folder is there. Only local files and folders are checked: a stream or a device may come and go, and
+    /// its source retries.
+    /// </summary>
+    public string? Missing() => Kind switch
+    {
+        SourceKind.File when !File.Exists(Target) => $"the file '{Target}' does not exist",
+        SourceKind.Ffmpeg when SchemeOf(Target) is null && !File.Exists(Target) => $"the file '{Target}' does not exist",
+        SourceKind.Folder when FolderOf(Target) is var folder && !Directory.Exists(folder) =>
+            folder == Target ? $"the folder '{Target}' does not exist" : $"the folder '{folder}' of '{Target}' does not exist",
+        _ => null,
+    };
+
+    /// <summary>The folder a folder source reads: the target itself, or a glob's folder up to its first wildcard.</summary>
+    internal static string FolderOf(string target)
+    {
+        var wildcard = target.IndexOfAny(['*', '?']);
+        return wildcard < 0 ? target : Path.GetDirectoryName(target[..(wildcard + 1)]) is { Length: > 0 } folder ? folder : ".";
+    }
+
     /// <summary>The URI with any password replaced, safe for logs and messages.</summary>
     public static string Mask(string uri)
     {

@@ -52,9 +52,9 @@ public static class WorkerApp
 
             app = built.App!;
         }
-        catch (InspectionInputException e)
+        catch (Exception e) when (Explain(e) is { } reason)
         {
-            Console.Error.WriteLine($"inspection-worker: {e.Message}");
+            Console.Error.WriteLine($"inspection-worker: {reason}");
             return ConfigurationError;
         }
 
@@ -86,17 +86,21 @@ public static class WorkerApp
     /// <summary>The application, or the configuration's problems (all of them) when it has any.</summary>
     public static (WebApplication? App, List<string> Problems) Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        WebApplicationBuilder builder;
+        try
+        {
+            builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        }
+        catch (InvalidDataException e)
+        {
+            // appsettings.json beside the worker, or appsettings.{environment}.json, that does not parse.
+            throw new InspectionInputException($"{e.Message.TrimEnd('.')}: it is {WorkerConfiguration.Refusal(e)}.", e);
+        }
+
         var extra = builder.Configuration["config"] ?? Environment.GetEnvironmentVariable("INSPECTION_CONFIG");
         if (extra is { Length: > 0 })
         {
-            var path = Path.GetFullPath(extra, Environment.CurrentDirectory);
-            if (!File.Exists(path))
-            {
-                throw new InspectionInputException($"the configuration file '{extra}' does not exist.");
-            }
-
-            builder.Configuration.AddJsonFile(path, optional: false, reloadOnChange: true);
+            WorkerConfiguration.AddFile(builder.Configuration, extra);
             builder.Configuration.AddEnvironmentVariables(); // environment and command line still win over the file
             builder.Configuration.AddCommandLine(args);
         }
@@ -183,6 +187,10 @@ public static class WorkerApp
     private static string? Explain(Exception e) => e switch
     {
         InspectionInputException input => input.Message,
+
+        // A framework section (Logging:Console, Kestrel, ...) with a value its options cannot take, found as the host is built.
+        InvalidOperationException when e.Message.Contains("configuration value", StringComparison.OrdinalIgnoreCase) =>
+            $"{e.Message.TrimEnd('.')}{(e.InnerException is { } cause ? ": " + cause.Message : string.Empty)}",
         IOException io when io.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase) =>
             $"{io.Message}; another process listens there: set Inspection:Http:Url to a free address",
         AggregateException { InnerExceptions.Count: 1 } aggregate => Explain(aggregate.InnerException!),

@@ -83,8 +83,11 @@ internal sealed class FrameCollector : IAsyncDisposable
         _stop.Dispose();
     }
 
-    public static string Hash(OpenCvSharp.Mat mat) =>
-        Hash(new ImageView(new NativeMemory(mat.Data, (int)(mat.Step() * mat.Rows)).Memory, mat.Cols, mat.Rows, mat.Channels(), (int)mat.Step()));
+    public static string Hash(OpenCvSharp.Mat mat) => Hash(View(mat));
+
+    /// <summary>A view of a Mat's pixels, valid while the Mat lives.</summary>
+    public static ImageView View(OpenCvSharp.Mat mat) =>
+        new(new NativeMemory(mat.Data, (int)(mat.Step() * mat.Rows)).Memory, mat.Cols, mat.Rows, mat.Channels(), (int)mat.Step());
 
     public static string Hash(ImageView image)
     {

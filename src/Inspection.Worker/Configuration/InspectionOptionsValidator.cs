@@ -42,7 +42,10 @@ public static class InspectionOptionsValidator
             {
                 try
                 {
-                    SourceLocation.Resolve(camera);
+                    if (SourceLocation.Resolve(camera).Missing() is { } missing)
+                    {
+                        problems.Add($"{path}:Uri: {missing}.");
+                    }
                 }
                 catch (InspectionInputException e)
                 {

@@ -1,7 +1,11 @@
 using System.Collections;
 using System.ComponentModel;
+using System.Globalization;
 using System.Reflection;
+using System.Text.Json;
+using Inspection.Core;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 
 namespace Inspection.Worker.Configuration;
 
@@ -20,7 +24,123 @@ public static class WorkerConfiguration
         Shape(section, typeof(InspectionOptions), accepted, problems);
         var options = new ConfigurationBuilder().AddInMemoryCollection(accepted).Build().GetSection(InspectionOptions.Section).Get<InspectionOptions>() ?? new InspectionOptions();
         problems.AddRange(InspectionOptionsValidator.Problems(options));
-        return (options, problems);
+        LogLevels(configuration, problems);
+        foreach (var root in configuration.GetChildren().Where(c => IsMisspelled(c.Key)))
+        {
+            problems.Add($"{root.Path}: there is no such section; the worker's settings go under {InspectionOptions.Section}, so none of these is read.");
+        }
+
+        return (options, [.. problems.Select(OneLine)]);
+    }
+
+    /// <summary>
+    /// A root key one or two keystrokes from "Inspection" (Inspecton, Insepction): a file or environment variables
+    /// whose settings would all go unread without a word.
+    /// </summary>
+    private static bool IsMisspelled(string key)
+    {
+        var (a, b) = (key.ToLowerInvariant(), InspectionOptions.Section.ToLowerInvariant());
+        if (a == b || Math.Abs(a.Length - b.Length) > 2)
+        {
+            return false;
+        }
+
+        // Levenshtein distance, one row at a time.
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var diagonal = row[0];
+            row[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                (diagonal, row[j]) = (row[j], Math.Min(Math.Min(row[j], row[j - 1]) + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)));
+            }
+        }
+
+        return row[b.Length] <= 2;
+    }
+
+    /// <summary>
+    /// Log levels (Logging:LogLevel:Default, Logging:Console:LogLevel:...): the logging set-up reads them as the host
+    /// is built and throws on a name it does not know, without saying where.
+    /// </summary>
+    private static void LogLevels(IConfiguration configuration, List<string> problems)
+    {
+        foreach (var child in configuration.GetSection("Logging").GetChildren())
+        {
+            var levels = child.Key.Equals("LogLevel", StringComparison.OrdinalIgnoreCase) ? child : child.GetSection("LogLevel");
+            foreach (var (path, value) in levels.AsEnumerable())
+            {
+                if (value is { Length: > 0 } && !Enum.TryParse<LogLevel>(value, ignoreCase: true, out _))
+                {
+                    problems.Add($"{path}: '{value}' is not a log level: one of {string.Join(", ", Enum.GetNames<LogLevel>())}.");
+                }
+            }
+        }
+    }
+
+    /// <summary>A problem as one readable line: line breaks in a value shown as \n, a value pasted by mistake (a whole file) cut in the middle.</summary>
+    private static string OneLine(string problem)
+    {
+        problem = problem.ReplaceLineEndings("\\n");
+        return problem.Length <= 400 ? problem : $"{problem[..250]} … ({problem.Length - 350} characters) … {problem[^100..]}";
+    }
+
+    /// <summary>
+    /// Adds the file given with --config (or INSPECTION_CONFIG), reloaded when it changes. A file that is missing or
+    /// cannot be parsed stops the start with one line naming it and, for broken JSON, the line and byte where it
+    /// breaks. A later change that breaks it is reported the same way and not applied: the file's provider then
+    /// raises no reload, so the rules in force stay.
+    /// </summary>
+    public static void AddFile(IConfigurationBuilder configuration, string file)
+    {
+        var path = Path.GetFullPath(file, Environment.CurrentDirectory);
+        if (!File.Exists(path))
+        {
+            throw new InspectionInputException($"the configuration file '{file}' does not exist.");
+        }
+
+        var started = false;
+        try
+        {
+            configuration.AddJsonFile(source =>
+            {
+                source.Path = path;
+                source.ReloadOnChange = true;
+                source.ResolveFileProvider();
+                source.OnLoadException = failure =>
+                {
+                    if (started)
+                    {
+                        Console.Error.WriteLine($"inspection-worker: the configuration file '{file}' changed, but it is {Refusal(failure.Exception)}; the change was not applied.");
+                    }
+                };
+            });
+            started = true;
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InspectionInputException($"the configuration file '{file}' is {Refusal(e)}.", e);
+        }
+    }
+
+    /// <summary>Why the JSON provider refused a file, to follow "it is": for broken JSON, where (1-based) and what.</summary>
+    public static string Refusal(Exception failure)
+    {
+        var cause = failure;
+        while (cause.InnerException is not null)
+        {
+            cause = cause.InnerException;
+        }
+
+        var what = cause.Message;
+        if (cause is JsonException { LineNumber: { } line, BytePositionInLine: { } position })
+        {
+            var where = what.IndexOf(" LineNumber:", StringComparison.Ordinal);
+            return $"not valid JSON (line {line + 1}, byte {position + 1}): {(where > 0 ? what[..where] : what).TrimEnd('.')}";
+        }
+
+        return $"not usable: {what.TrimEnd('.')}";
     }
 
     /// <summary>Walks the configuration beside the options' type, keeping each leaf that names a setting and converts to its type.</summary>
@@ -68,12 +188,12 @@ public static class WorkerConfiguration
 
         if (type.IsArray)
         {
-            return int.TryParse(key, out _) ? type.GetElementType() : null;
+            return int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out _) ? type.GetElementType() : null;
         }
 
         if (type.IsGenericType && typeof(IEnumerable).IsAssignableFrom(type) && type != typeof(string))
         {
-            return int.TryParse(key, out _) ? type.GetGenericArguments()[0] : null;
+            return int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out _) ? type.GetGenericArguments()[0] : null;
         }
 
         return type.GetProperty(key, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase) is { CanWrite: true } property ? property.PropertyType : null;
