@@ -16,7 +16,7 @@ public sealed record RegisteredModel(string Folder, ModelCard Card)
     public const string GoldenFolder = "golden";
 
     /// <summary>The names the registry gives a version's own files, which a checkpoint may not take.</summary>
-    public static readonly IReadOnlySet<string> ReservedNames = new HashSet<string>([ModelFile, CardFile, GoldenFolder], StringComparer.OrdinalIgnoreCase);
+    public static readonly IReadOnlySet<string> ReservedNames = new HashSet<string>([ModelFile, CardFile, GoldenFolder, ModelSignature.FileName], StringComparer.OrdinalIgnoreCase);
 
     public string Name => Card.Name;
 
