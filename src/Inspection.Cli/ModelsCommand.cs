@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Inspection.Core;
 using Inspection.Inference;
@@ -9,7 +10,10 @@ using Inspection.Training.Nn;
 
 namespace Inspection.Cli;
 
-/// <summary><c>inspection models list|show|register|promote|rollback</c>: the model registry from the command line.</summary>
+/// <summary>
+/// <c>inspection models list|show|register|promote|rollback|keygen|sign|verify</c>: the model registry from the
+/// command line. Keys are given as files only, and no command prints a private key.
+/// </summary>
 internal static class ModelsCommand
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
@@ -65,7 +69,48 @@ internal static class ModelsCommand
             return ExitCodes.Success;
         });
 
-        return new Command("models", "The model registry.") { list, show, Register(registry, name), promote, rollback };
+        return new Command("models", "The model registry.") { list, show, Register(registry, name), promote, rollback, Keygen(), Sign(registry, name, version), Verify(registry, name, version) };
+    }
+
+    private static Command Keygen()
+    {
+        var output = new Option<string>("--out") { Description = "The folder for the key pair; existing keys are never overwritten.", Required = true };
+        var command = new Command("keygen", "Make an ECDSA P-256 key pair for signing model versions.") { output };
+        command.SetAction(parse =>
+        {
+            var (privateKey, publicKey, keyId) = SigningKeys.Generate(parse.GetValue(output)!);
+            Console.WriteLine($"Private key: {privateKey} (mode 0600; keep it offline or in a secret store, it signs what the line runs)");
+            Console.WriteLine($"Public key:  {publicKey} (give it to workers as Inspection:Model:PublicKeyFile)");
+            Console.WriteLine($"Key id:      {keyId}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Sign(Option<string> registry, Option<string> name, Option<int> version) => WithKey(
+        "sign", "Sign a version: its model, card, checkpoint and golden set, as they are now (signature.json).",
+        "The private key file (PKCS#8 PEM from 'models keygen').", registry, name, version, SigningKeys.LoadPrivateKey,
+        (model, key) => $"{model.Name} version {model.Version}: signed by key {SigningKeys.KeyId(key)} ({ModelSignature.Sign(model, key).Count} files) in {Path.Combine(model.Folder, ModelSignature.FileName)}");
+
+    private static Command Verify(Option<string> registry, Option<string> name, Option<int> version) => WithKey(
+        "verify", "Check that a version is signed by this key and unchanged since; exit 2 with the reason when not.",
+        "The public key file (SubjectPublicKeyInfo PEM from 'models keygen').", registry, name, version, SigningKeys.LoadPublicKey,
+        (model, key) => $"{model.Name} version {model.Version}: signature valid, key {SigningKeys.KeyId(key)}, {ModelSignature.Verify(model, key).Count} files unchanged.");
+
+    /// <summary>A command on one version with a key file (--key, a path: keys never come on the command line), printing one line.</summary>
+    private static Command WithKey(
+        string command, string description, string keyDescription, Option<string> registry, Option<string> name, Option<int> version,
+        Func<string, ECDsa> load, Func<RegisteredModel, ECDsa, string> run)
+    {
+        var key = new Option<string>("--key") { Description = keyDescription, Required = true };
+        var result = new Command(command, description) { registry, name, version, key };
+        result.SetAction(parse =>
+        {
+            using var loaded = load(parse.GetValue(key)!);
+            Console.WriteLine(run(new ModelRegistry(parse.GetValue(registry)!).Get(parse.GetValue(name)!, parse.GetValue(version)), loaded));
+            return ExitCodes.Success;
+        });
+        return result;
     }
 
     private static Command Register(Option<string> registry, Option<string> name)

@@ -30,7 +30,7 @@ public sealed class GoldenSet
 
     public static GoldenSet Load(string folder)
     {
-        var file = Path.Combine(folder, ExpectedFile);
+        var file = ContainedPath.Resolve(folder, ExpectedFile, "A golden set");
         if (!File.Exists(file))
         {
             throw new InspectionInputException($"The golden set in '{folder}' has no {ExpectedFile}.");
@@ -48,7 +48,7 @@ public sealed class GoldenSet
         }
         foreach (var image in images)
         {
-            if (!File.Exists(Path.Combine(folder, image.Image)))
+            if (!File.Exists(ContainedPath.Resolve(folder, image.Image, $"{file} names a golden image")))
             {
                 throw new InspectionInputException($"The golden set names '{image.Image}', which is not in '{folder}'.");
             }
@@ -57,15 +57,25 @@ public sealed class GoldenSet
         return new GoldenSet(folder, images);
     }
 
-    /// <summary>Writes a golden set: copies the images and records the detections given for each.</summary>
+    /// <summary>
+    /// Writes a golden set: copies the images and records the detections given for each. Images from different
+    /// folders may share a file name (cam1/part.jpg, cam2/part.jpg): the later ones get a number (part-2.jpg), so
+    /// each keeps its own picture and expectations.
+    /// </summary>
     public static GoldenSet Create(string folder, IReadOnlyList<(string ImagePath, IReadOnlyList<GoldenDetection> Detections)> items)
     {
         Directory.CreateDirectory(folder);
         var images = new List<GoldenImage>();
+        var taken = new HashSet<string>([ExpectedFile], StringComparer.OrdinalIgnoreCase); // a case-insensitive volume holds one of PART.jpg and part.jpg
         foreach (var (path, detections) in items)
         {
             var name = Path.GetFileName(path);
-            File.Copy(path, Path.Combine(folder, name), overwrite: true);
+            for (var n = 2; !taken.Add(name); n++)
+            {
+                name = $"{Path.GetFileNameWithoutExtension(path)}-{n}{Path.GetExtension(path)}";
+            }
+
+            File.Copy(path, Path.Combine(folder, name), overwrite: false);
             images.Add(new GoldenImage(name, detections));
         }
 

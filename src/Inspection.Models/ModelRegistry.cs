@@ -5,22 +5,28 @@ using Inspection.Core;
 
 namespace Inspection.Models;
 
-/// <summary>One registered version: its folder and card.</summary>
+/// <summary>
+/// One registered version: its folder and card. Every file path it gives is checked to stay inside the version's
+/// folder (<see cref="ContainedPath"/>), so a card or a link cannot point the reader at a file elsewhere.
+/// </summary>
 public sealed record RegisteredModel(string Folder, ModelCard Card)
 {
     public const string ModelFile = "model.onnx";
     public const string CardFile = "model.json";
     public const string GoldenFolder = "golden";
 
+    /// <summary>The names the registry gives a version's own files, which a checkpoint may not take.</summary>
+    public static readonly IReadOnlySet<string> ReservedNames = new HashSet<string>([ModelFile, CardFile, GoldenFolder, ModelSignature.FileName], StringComparer.OrdinalIgnoreCase);
+
     public string Name => Card.Name;
 
     public int Version => Card.Version;
 
-    public string ModelPath => Path.Combine(Folder, ModelFile);
+    public string ModelPath => ContainedPath.Resolve(Folder, ModelFile, $"{Name} version {Version}");
 
-    public string? CheckpointPath => Card.Checkpoint is { } checkpoint ? Path.Combine(Folder, checkpoint) : null;
+    public string? CheckpointPath => Card.Checkpoint is { } checkpoint ? ContainedPath.Resolve(Folder, checkpoint, $"{Name} version {Version}: {CardFile} names a checkpoint") : null;
 
-    public string GoldenPath => Path.Combine(Folder, GoldenFolder);
+    public string GoldenPath => ContainedPath.Resolve(Folder, GoldenFolder, $"{Name} version {Version}");
 
     public bool HasGoldenSet => File.Exists(Path.Combine(GoldenPath, GoldenSet.ExpectedFile));
 
@@ -30,9 +36,12 @@ public sealed record RegisteredModel(string Folder, ModelCard Card)
         var actual = ModelRegistry.Sha256Of(ModelPath);
         if (!string.Equals(actual, Card.Sha256, StringComparison.OrdinalIgnoreCase))
         {
-            throw new InspectionInputException($"{Name} version {Version}: model.onnx has SHA-256 {actual[..12]}…, its card says {Card.Sha256[..Math.Min(12, Card.Sha256.Length)]}…; the file changed after it was registered.");
+            throw Changed(actual, Card.Sha256);
         }
     }
+
+    private InspectionInputException Changed(string actual, string expected) =>
+        new($"{Name} version {Version}: model.onnx has SHA-256 {actual[..12]}…, its card says {expected[..Math.Min(12, expected.Length)]}…; the file changed after it was registered.");
 }
 
 /// <summary>Which version serves, and the versions that served before it (for rollback): NAME/current.json.</summary>
@@ -134,6 +143,11 @@ public sealed class ModelRegistry
             if (checkpoint is not null)
             {
                 checkpointName = Path.GetFileName(checkpoint);
+                if (RegisteredModel.ReservedNames.Contains(checkpointName) || RegisteredModel.ReservedNames.Contains(checkpointName + ".json"))
+                {
+                    throw new InspectionInputException($"The checkpoint '{checkpoint}' is named like one of a version's own files ({string.Join(", ", RegisteredModel.ReservedNames)}); rename it.");
+                }
+
                 File.Copy(checkpoint, Path.Combine(staging, checkpointName));
                 if (File.Exists(checkpoint + ".json"))
                 {
@@ -207,9 +221,10 @@ public sealed class ModelRegistry
         return pointer;
     }
 
-    private static RegisteredModel Read(string folder)
+    private RegisteredModel Read(string folder)
     {
-        var path = Path.Combine(folder, RegisteredModel.CardFile);
+        var relative = Path.GetRelativePath(Root, folder);
+        var path = ContainedPath.Resolve(ContainedPath.Resolve(Root, relative, $"The registry {Root}"), RegisteredModel.CardFile, $"The registry {Root}, '{relative}'");
         try
         {
             return new RegisteredModel(folder, JsonSerializer.Deserialize<ModelCard>(File.ReadAllText(path), Json)

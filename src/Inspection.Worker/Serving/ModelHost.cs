@@ -29,7 +29,6 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
     private readonly SemaphoreSlim _swapping = new(1, 1);
     private readonly SemaphoreSlim _inUse = new(1, 1);
     private ServingModel? _serving;
-    private ServingModel? _handedOut;
     private ShadowRun? _shadow;
     private int _disposed;
 
@@ -73,20 +72,13 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
     public ShadowRun? Shadow => Volatile.Read(ref _shadow);
 
     /// <summary>
-    /// The serving model for one batch (or one heartbeat): hold it until <see cref="Release"/>. A model that a swap
-    /// replaced is disposed here, once nothing runs it any more.
+    /// The serving model for one batch (or one heartbeat): hold it until <see cref="Release"/>. A swap disposes of
+    /// the model it replaced once the holder, if any, has released it.
     /// </summary>
     public async ValueTask<ServingModel> AcquireAsync()
     {
         await _inUse.WaitAsync().ConfigureAwait(false);
-        var serving = Serving;
-        if (_handedOut is { } retired && !ReferenceEquals(retired, serving))
-        {
-            await retired.DisposeAsync().ConfigureAwait(false);
-        }
-
-        _handedOut = serving;
-        return serving;
+        return Serving;
     }
 
     public void Release() => _inUse.Release();
@@ -140,6 +132,7 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             }
 
             Use(loaded);
+            await RetireAsync(previous).ConfigureAwait(false);
             metrics.ModelSwaps.WithLabels(@event).Inc();
             return Raise(new ModelEvent(@event, loaded.Name, loaded.Version, previous.Version, reason));
         }
@@ -188,11 +181,6 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             await serving.DisposeAsync().ConfigureAwait(false);
         }
 
-        if (_handedOut is { } retired && !ReferenceEquals(retired, _serving))
-        {
-            await retired.DisposeAsync().ConfigureAwait(false);
-        }
-
         if (Interlocked.Exchange(ref _shadow, null) is { } shadow)
         {
             await shadow.Candidate.DisposeAsync().ConfigureAwait(false);
@@ -226,6 +214,19 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
         }
 
         rules.Check(candidate.Info.Names, options.Value.Cameras.Select(c => c.Id).ToList());
+    }
+
+    /// <summary>
+    /// Disposes of a model a swap replaced. Batches acquire the serving model under <see cref="_inUse"/>, so once this
+    /// has held it, the batch that may have run the old model is over and every later one takes the new model.
+    /// Disposing here, not at the next batch, frees every replaced model, also when several swaps land between two
+    /// batches or no batch comes at all.
+    /// </summary>
+    private async Task RetireAsync(ServingModel replaced)
+    {
+        await _inUse.WaitAsync().ConfigureAwait(false);
+        _inUse.Release();
+        await replaced.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>Makes <paramref name="model"/> the serving one: rules, evidence and metrics follow it.</summary>

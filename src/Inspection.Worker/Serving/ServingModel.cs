@@ -6,8 +6,8 @@ namespace Inspection.Worker.Serving;
 
 /// <summary>
 /// A loaded model and who it is: the name and version results carry (the registry's, or the model's own), and
-/// its registry entry when it came from one. Only the detector stage runs it, so that stage disposes of the
-/// one it stopped using.
+/// its registry entry when it came from one. Batches and heartbeats run it between ModelHost.AcquireAsync and
+/// Release; the swap that replaces it disposes of it once that holder has released it.
 /// </summary>
 public sealed class ServingModel(YoloDetector detector, string name, string version, RegisteredModel? registered) : IAsyncDisposable
 {
