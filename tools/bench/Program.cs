@@ -7,6 +7,7 @@ using Inspection.Bench;
 //        inspection-bench worker [--streams 1,3] [--frames 200] [--batch 8] [--rounds 3] [--live-seconds 20]
 //        inspection-bench swap [--swaps 6]
 //        inspection-bench sinks [--sources 3] [--frames 200] [--batch 8] [--messages 20000] [--rounds 3]
+//        inspection-bench integrity [--sources 3] [--frames 200] [--batch 8] [--seconds 2] [--rounds 3]
 var command = args.FirstOrDefault() ?? "detector";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
 switch (command)
@@ -32,7 +33,10 @@ switch (command)
     case "sinks":
         await SinkBenchmark.RunAsync(options);
         return 0;
+    case "integrity":
+        await IntegrityBenchmark.RunAsync(options);
+        return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, swap, sinks.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, swap, sinks, integrity.");
         return 2;
 }
