@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Inspection.Core;
 using Inspection.Vision;
 using Inspection.Worker.Configuration;
@@ -75,6 +76,10 @@ public static class WorkerApp
         catch (Exception e) when (Explain(e) is { } reason)
         {
             Console.Error.WriteLine($"inspection-worker: cannot start: {reason}");
+
+            // What started before the failure (cameras, the pipeline's detector calls) stops as in any shutdown
+            // before the services are disposed of: a model disposed of under a running batch crashes the process.
+            await app.StopAsync().ConfigureAwait(false);
             return StartFailure;
         }
         finally
@@ -192,7 +197,9 @@ public static class WorkerApp
         InvalidOperationException when e.Message.Contains("configuration value", StringComparison.OrdinalIgnoreCase) =>
             $"{e.Message.TrimEnd('.')}{(e.InnerException is { } cause ? ": " + cause.Message : string.Empty)}",
         IOException io when io.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase) =>
-            $"{io.Message}; another process listens there: set Inspection:Http:Url to a free address",
+            $"{io.Message.TrimEnd('.')}; another process listens there: set Inspection:Http:Url to a free address",
+        SocketException { SocketErrorCode: SocketError.AddressNotAvailable } socket =>
+            $"{socket.Message}: Inspection:Http:Url names an address this machine does not have; use one of its own, 127.0.0.1 or 0.0.0.0",
         AggregateException { InnerExceptions.Count: 1 } aggregate => Explain(aggregate.InnerException!),
         _ when e.InnerException is not null => Explain(e.InnerException),
         _ => null,

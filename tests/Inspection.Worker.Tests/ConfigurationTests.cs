@@ -157,6 +157,27 @@ public sealed partial class ConfigurationTests
         Assert.Matches($@"^inspection-worker: the configuration file '{Regex.Escape(file)}' is not valid JSON \(line \d+, byte \d+\): \S", line);
     }
 
+    [Theory]
+    [InlineData("taken", "address already in use; another process listens there: set Inspection:Http:Url to a free address")]
+    [InlineData("http://192.0.2.1:9400", "Inspection:Http:Url names an address this machine does not have")]
+    public void An_http_address_the_worker_cannot_listen_on_stops_it_with_one_line_after_stopping_what_had_started(string url, string expected)
+    {
+        using var folder = new TempFolder();
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        using var worker = WorkerProcess.Start(folder.Path, new Dictionary<string, string>
+        {
+            ["Inspection:Http:Url"] = url == "taken" ? $"http://127.0.0.1:{((System.Net.IPEndPoint)taken.LocalEndpoint).Port}" : url,
+            ["Inspection:Mqtt:EmbeddedBrokerPort"] = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Inspection:Mqtt:Queue:Directory"] = folder.File("queue"),
+            ["Inspection:Evidence:Enabled"] = "false",
+        });
+
+        // Exit code 1, not a crash (139: a model disposed of under a batch the pipeline was still running).
+        Assert.Equal(1, worker.WaitForExit(TimeSpan.FromSeconds(60)));
+        Assert.Contains(worker.Lines, l => l.StartsWith("inspection-worker: cannot start: ", StringComparison.Ordinal) && l.Contains(expected, StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Log_levels_and_a_misspelled_section_are_reported_like_the_settings()
     {

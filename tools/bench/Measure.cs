@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Inspection.Bench;
 
@@ -24,10 +25,57 @@ internal static class Measure
         return steps * imagesPerStep / clock.Elapsed.TotalSeconds;
     }
 
+    /// <summary>
+    /// Runs the two measurements of a pair, the first one first in odd rounds and second in even ones, so that a
+    /// machine that warms up or slows down during a round weighs on both alike; each starts on a collected heap, so
+    /// neither pays for the garbage of what ran before it.
+    /// </summary>
+    public static async Task<(double First, double Second)> PairAsync(int round, Func<Task<double>> first, Func<Task<double>> second)
+    {
+        if (round % 2 == 1)
+        {
+            var a = await Collected(first);
+            return (a, await Collected(second));
+        }
+
+        var b = await Collected(second);
+        return (await Collected(first), b);
+    }
+
+    private static Task<double> Collected(Func<Task<double>> measure)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        return measure();
+    }
+
+    /// <summary>One row per round and the medians: the two paths and the paired ratio of the second to the first.</summary>
+    public static void PairedTable((string Name, List<double> Values) first, (string Name, List<double> Values) second, string ratio)
+    {
+        var ratios = first.Values.Zip(second.Values, (a, b) => b / a).ToList();
+        Console.WriteLine($"| round | {first.Name} | {second.Name} | {ratio} |");
+        Console.WriteLine("|---|---|---|---|");
+        for (var i = 0; i < ratios.Count; i++)
+        {
+            Console.WriteLine($"| {i + 1} | {first.Values[i]:0} | {second.Values[i]:0} | {ratios[i]:0.00} |");
+        }
+
+        Console.WriteLine($"| median | {Median(first.Values):0} | {Median(second.Values):0} | **{Median(ratios):0.00}** |");
+    }
+
     public static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>User and system time of this process plus its reaped children (ffmpeg), from /proc/self/stat.</summary>
+    public static TimeSpan CpuTime()
+    {
+        var stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = fields.Skip(11).Take(4).Sum(f => long.Parse(f, CultureInfo.InvariantCulture)); // utime, stime, cutime, cstime
+        return TimeSpan.FromSeconds(ticks / 100.0);
     }
 
     /// <summary>A one-line description of this machine for benchmark reports.</summary>

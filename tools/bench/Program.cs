@@ -8,6 +8,7 @@ using Inspection.Bench;
 //        inspection-bench swap [--swaps 6]
 //        inspection-bench soak [--cameras 8] [--fps 25] [--minutes 10]
 //        inspection-bench sinks [--sources 3] [--frames 200] [--batch 8] [--messages 20000] [--rounds 3]
+//        inspection-bench integrity [--sources 3] [--frames 200] [--batch 8] [--seconds 2] [--rounds 3]
 var command = args.FirstOrDefault() ?? "detector";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
 switch (command)
@@ -36,7 +37,10 @@ switch (command)
     case "sinks":
         await SinkBenchmark.RunAsync(options);
         return 0;
+    case "integrity":
+        await IntegrityBenchmark.RunAsync(options);
+        return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, swap, sinks, soak.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, swap, sinks, soak, integrity.");
         return 2;
 }

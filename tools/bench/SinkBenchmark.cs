@@ -33,12 +33,8 @@ internal static class SinkBenchmark
     public static async Task RunAsync(BenchOptions options)
     {
         var rounds = options.GetInt("rounds", 3);
-        var sources = options.GetInt("sources", 3);
-        var batch = options.GetInt("batch", 8);
         var count = options.GetInt("messages", 100_000);
-        var model = WorkerBenchmark.Model(options);
-        var clip = WorkerBenchmark.Clip(options.GetInt("frames", 200));
-        var frames = WorkerBenchmark.FrameCount(clip);
+        var worker = WorkerRun.From(options);
         var folder = Directory.CreateTempSubdirectory("inspection-bench-sinks").FullName;
         using var broker = Mosquitto.Start(folder);
         string[] sparkplug =
@@ -50,10 +46,10 @@ internal static class SinkBenchmark
             $"--Inspection:Sparkplug:Port={broker.Port}",
             $"--Inspection:Sparkplug:BdSeqFile={Path.Combine(folder, "bdseq-worker")}",
         ];
-        Measure.Progress($"mosquitto on 127.0.0.1:{broker.Port}; worker: {sources} file sources x {frames} frames, model {Path.GetFileName(model)}, batch {batch}; Sparkplug: {count} results; {rounds} rounds");
+        Measure.Progress($"mosquitto on 127.0.0.1:{broker.Port}; worker: {worker}; Sparkplug: {count} results; {rounds} rounds");
 
         Measure.Progress("warm-up (not counted): the worker with both outputs, the sink with a subscriber capturing what it sends, raw MQTTnet");
-        await WorkerBenchmark.WorkerThroughputAsync(model, clip, sources, frames, batch, sparkplug);
+        await worker.ThroughputAsync(sparkplug);
         var messages = await CaptureAsync(broker.Port, count, folder);
         await RawAsync(broker.Port, messages);
         Measure.Progress($"captured {messages.Length} DBIRTH/DDATA messages of {messages.Average(m => m.Payload.Length):0} bytes on average");
@@ -65,15 +61,15 @@ internal static class SinkBenchmark
         for (var round = 1; round <= rounds; round++)
         {
             var sent = (Messages: 0L, Dropped: 0.0);
-            var (json, withSparkplug) = await PairAsync(round,
-                () => WorkerBenchmark.WorkerThroughputAsync(model, clip, sources, frames, batch),
-                () => WorkerBenchmark.WorkerThroughputAsync(model, clip, sources, frames, batch, sparkplug, services => sent = SparkplugSent(services)));
+            var (json, withSparkplug) = await Measure.PairAsync(round,
+                () => worker.ThroughputAsync(),
+                () => worker.ThroughputAsync(sparkplug, services => sent = SparkplugSent(services)));
             jsonOnly.Add(json);
             both.Add(withSparkplug);
             Measure.Progress($"round {round}/{rounds}, worker: JSON only {json:0} images/s, JSON + Sparkplug {withSparkplug:0} (ratio {withSparkplug / json:0.00}); " +
-                $"Sparkplug had sent {sent.Messages} messages when the last of {sources * frames} results was handed over, {sent.Dropped:0} items dropped");
+                $"Sparkplug had sent {sent.Messages} messages when the last of {worker.Results} results was handed over, {sent.Dropped:0} items dropped");
 
-            var (rawRate, ourRate) = await PairAsync(round,
+            var (rawRate, ourRate) = await Measure.PairAsync(round,
                 () => RawAsync(broker.Port, messages),
                 async () => (await OursAsync(broker.Port, count, folder)).Rate);
             raw.Add(rawRate);
@@ -83,38 +79,14 @@ internal static class SinkBenchmark
 
         Console.WriteLine($"Machine: {Measure.Machine()}; mosquitto 2.0 on 127.0.0.1 for Sparkplug, MQTT 5.");
         Console.WriteLine();
-        Console.WriteLine($"Worker, {sources} file sources x {frames} frames, decode to the last result handed to the outputs (JSON: the embedded broker; Sparkplug: mosquitto):");
+        Console.WriteLine($"Worker, {worker.Sources} file sources x {worker.Frames} frames, decode to the last result handed to the outputs (JSON: the embedded broker; Sparkplug: mosquitto):");
         Console.WriteLine();
-        Table(("JSON only (images/s)", jsonOnly), ("JSON + Sparkplug (images/s)", both), "JSON + Sparkplug / JSON only (target ≥ 0.95)");
+        Measure.PairedTable(("JSON only (images/s)", jsonOnly), ("JSON + Sparkplug (images/s)", both), "JSON + Sparkplug / JSON only (target ≥ 0.95)");
         Console.WriteLine();
         Console.WriteLine($"Sparkplug, {messages.Length} messages (DBIRTH, DDATA) at QoS 0 to mosquitto, until the last is handed to the MQTT client, {messages.Average(m => m.Payload.Length):0} bytes on average:");
         Console.WriteLine();
-        Table(("raw MQTTnet, same messages (msg/s)", raw), ("SparkplugSink.WriteAsync (msg/s)", ours), "SparkplugSink / raw (target ≥ 0.8)");
+        Measure.PairedTable(("raw MQTTnet, same messages (msg/s)", raw), ("SparkplugSink.WriteAsync (msg/s)", ours), "SparkplugSink / raw (target ≥ 0.8)");
         Directory.Delete(folder, recursive: true);
-    }
-
-    /// <summary>
-    /// Runs the two measurements of a pair, the first one first in odd rounds and second in even ones, so that a
-    /// machine that warms up or slows down during a round weighs on both alike; each starts on a collected heap, so
-    /// neither pays for the garbage of what ran before it.
-    /// </summary>
-    private static async Task<(double First, double Second)> PairAsync(int round, Func<Task<double>> first, Func<Task<double>> second)
-    {
-        if (round % 2 == 1)
-        {
-            var a = await Collected(first);
-            return (a, await Collected(second));
-        }
-
-        var b = await Collected(second);
-        return (await Collected(first), b);
-    }
-
-    private static Task<double> Collected(Func<Task<double>> measure)
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        return measure();
     }
 
     /// <summary>
@@ -263,18 +235,4 @@ internal static class SinkBenchmark
     private static MqttClientOptions Client(int port, string clientId) =>
         new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(clientId)
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithKeepAlivePeriod(new MqttOptions().KeepAlive).Build();
-
-    /// <summary>One row per round and the medians: the two paths and the paired ratio of the second to the first.</summary>
-    private static void Table((string Name, List<double> Values) first, (string Name, List<double> Values) second, string ratio)
-    {
-        var ratios = first.Values.Zip(second.Values, (a, b) => b / a).ToList();
-        Console.WriteLine($"| round | {first.Name} | {second.Name} | {ratio} |");
-        Console.WriteLine("|---|---|---|---|");
-        for (var i = 0; i < ratios.Count; i++)
-        {
-            Console.WriteLine($"| {i + 1} | {first.Values[i]:0} | {second.Values[i]:0} | {ratios[i]:0.00} |");
-        }
-
-        Console.WriteLine($"| median | {Measure.Median(first.Values):0} | {Measure.Median(second.Values):0} | **{Measure.Median(ratios):0.00}** |");
-    }
 }

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Inspection.Worker;
-using Inspection.Worker.Observability;
 using Inspection.Worker.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -20,36 +18,13 @@ internal static class SoakBenchmark
         var minutes = options.GetInt("minutes", 10);
         var fps = options.GetInt("fps", 25);
         var clip = WorkerBenchmark.Clip(options.GetInt("frames", 200));
-        using var folder = new WorkerBenchmark.TemporaryFolder();
-        var args = new List<string>
-        {
-            $"--Inspection:Model:ModelPath={WorkerBenchmark.Model(options)}",
-            "--Inspection:Model:Providers:0=Cpu",
-            $"--Inspection:Mqtt:EmbeddedBrokerPort={Measure.FreePort()}",
-            $"--Inspection:Mqtt:Queue:Directory={Path.Combine(folder.Path, "queue")}",
-            $"--Inspection:Evidence:Directory={Path.Combine(folder.Path, "evidence")}",
-            $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}",
-            "--Logging:LogLevel:Default=Warning",
-        };
-        for (var i = 0; i < cameras; i++)
-        {
-            args.AddRange([$"--Inspection:Cameras:{i}:Id=cam{i}", $"--Inspection:Cameras:{i}:Uri={clip}", $"--Inspection:Cameras:{i}:Loop=true",
-                $"--Inspection:Cameras:{i}:Realtime=true", $"--Inspection:Cameras:{i}:MaxFps={fps}"]);
-        }
-
-        var (app, problems) = WorkerApp.Build([.. args]);
-        if (app is null)
-        {
-            throw new InvalidOperationException(string.Join("; ", problems));
-        }
-
         var samples = new List<(double Minute, double RssMb, double HeapMb, int Threads, int Handles)>();
         long taken, published;
-        await using (app)
+        var worker = await WorkerBenchmark.RunningWorker.StartAsync(WorkerBenchmark.Model(options), clip, cameras, batch: 8, realtime: true,
+            [.. Enumerable.Range(0, cameras).Select(i => $"--Inspection:Cameras:{i}:MaxFps={fps}")]);
+        await using (worker)
         {
-            await app.StartAsync();
-            var feeds = app.Services.GetRequiredService<CameraFeeds>();
-            var metrics = app.Services.GetRequiredService<WorkerMetrics>();
+            var feeds = worker.Services.GetRequiredService<CameraFeeds>();
             Measure.Progress($"soak: {cameras} cameras looping {Path.GetFileName(clip)} at {fps} fps for {minutes} min (+1 min warm-up)");
             await Task.Delay(TimeSpan.FromMinutes(1));
             var clock = Stopwatch.StartNew();
@@ -58,13 +33,13 @@ internal static class SoakBenchmark
                 var process = Process.GetCurrentProcess();
                 var sample = (clock.Elapsed.TotalMinutes, process.WorkingSet64 / 1048576.0, GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0, process.Threads.Count, Directory.GetFiles("/proc/self/fd").Length);
                 samples.Add(sample);
-                Measure.Progress(string.Create(CultureInfo.InvariantCulture, $"{sample.Item1:0.0} min: RSS {sample.Item2:0} MB, heap {sample.Item3:0.0} MB, {sample.Item4} threads, {sample.Item5} handles, {feeds.Sum(f => metrics.Camera(f.Id).Published)} results"));
+                Measure.Progress(string.Create(CultureInfo.InvariantCulture, $"{sample.Item1:0.0} min: RSS {sample.Item2:0} MB, heap {sample.Item3:0.0} MB, {sample.Item4} threads, {sample.Item5} handles, {worker.Published} results"));
                 await Task.Delay(TimeSpan.FromSeconds(10));
             }
 
-            await app.StopAsync();
+            await worker.StopAsync();
             taken = feeds.Sum(f => f.Taken);
-            published = feeds.Sum(f => metrics.Camera(f.Id).Published);
+            published = worker.Published;
         }
 
         Console.WriteLine($"Machine: {Measure.Machine()}.");

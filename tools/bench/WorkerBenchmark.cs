@@ -7,6 +7,7 @@ using Inspection.Vision;
 using Inspection.Worker;
 using Inspection.Worker.Observability;
 using Inspection.Worker.Pipeline;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 using OpenCvSharp;
@@ -93,48 +94,25 @@ internal static class WorkerBenchmark
     internal static async Task<double> WorkerThroughputAsync(string model, string clip, int sources, int frames, int batch,
         IEnumerable<string>? configuration = null, Action<IServiceProvider>? measured = null)
     {
-        using var folder = new TemporaryFolder();
-        var args = Arguments(model, clip, sources, batch, folder.Path, realtime: false).Concat(configuration ?? []).ToArray();
-        var (app, problems) = WorkerApp.Build(args);
-        if (app is null)
+        await using var worker = await RunningWorker.StartAsync(model, clip, sources, batch, realtime: false, configuration);
+        var clock = Stopwatch.StartNew();
+        while (worker.Published < (long)sources * frames)
         {
-            throw new InvalidOperationException(string.Join("; ", problems));
+            await Task.Delay(2);
         }
 
-        await using (app)
-        {
-            await app.StartAsync();
-            var feeds = app.Services.GetRequiredService<CameraFeeds>();
-            var metrics = app.Services.GetRequiredService<WorkerMetrics>();
-            var clock = Stopwatch.StartNew();
-            while (feeds.Sum(f => metrics.Camera(f.Id).Published) < (long)sources * frames)
-            {
-                await Task.Delay(2);
-            }
-
-            var fps = sources * frames / clock.Elapsed.TotalSeconds;
-            measured?.Invoke(app.Services);
-            await app.StopAsync();
-            return fps;
-        }
+        var fps = sources * frames / clock.Elapsed.TotalSeconds;
+        measured?.Invoke(worker.Services);
+        return fps;
     }
 
     private static async Task<(double P50, double P99, int Count, double PublishP50, double PublishP99)> LiveLatencyAsync(string model, string clip, int sources, int seconds)
     {
-        using var folder = new TemporaryFolder();
         var brokerPort = Measure.FreePort();
-        var args = Arguments(model, clip, sources, 8, folder.Path, realtime: true, brokerPort);
-        var (app, problems) = WorkerApp.Build(args);
-        if (app is null)
-        {
-            throw new InvalidOperationException(string.Join("; ", problems));
-        }
-
         var toSubscriber = new List<double>();
         var toPublish = new List<double>();
-        await using (app)
+        await using (var worker = await RunningWorker.StartAsync(model, clip, sources, 8, realtime: true, [$"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort}"]))
         {
-            await app.StartAsync();
             using var client = new MqttClientFactory().CreateMqttClient();
             client.ApplicationMessageReceivedAsync += e =>
             {
@@ -154,7 +132,6 @@ internal static class WorkerBenchmark
             await client.SubscribeAsync("inspection/+/+/+/result");
             Measure.Progress($"live: {sources} sources at the video's pace for {seconds} s");
             await Task.Delay(TimeSpan.FromSeconds(seconds));
-            await app.StopAsync();
         }
 
         lock (toSubscriber)
@@ -164,14 +141,14 @@ internal static class WorkerBenchmark
         }
     }
 
-    private static string[] Arguments(string model, string clip, int sources, int batch, string folder, bool realtime, int? brokerPort = null)
+    private static string[] Arguments(string model, string clip, int sources, int batch, string folder, bool realtime)
     {
         var args = new List<string>
         {
             $"--Inspection:Model:ModelPath={model}",
             $"--Inspection:Model:Providers:0=Cpu",
             $"--Inspection:Batching:MaxBatchSize={batch}",
-            $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort ?? Measure.FreePort()}",
+            $"--Inspection:Mqtt:EmbeddedBrokerPort={Measure.FreePort()}",
             $"--Inspection:Mqtt:Queue:Directory={Path.Combine(folder, "queue")}",
             $"--Inspection:Evidence:Enabled=false",
             $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}",
@@ -190,11 +167,12 @@ internal static class WorkerBenchmark
         return [.. args];
     }
 
-    private static List<Mat> Decode(string clip)
+    /// <summary>The clip's frames (the first <paramref name="most"/>), decoded.</summary>
+    internal static List<Mat> Decode(string clip, int most = int.MaxValue)
     {
         using var capture = new VideoCapture(clip);
         var images = new List<Mat>();
-        while (true)
+        while (images.Count < most)
         {
             var frame = new Mat();
             if (!capture.Read(frame) || frame.Empty())
@@ -205,6 +183,8 @@ internal static class WorkerBenchmark
 
             images.Add(frame);
         }
+
+        return images;
     }
 
     /// <summary>The first <paramref name="frames"/> frames of the shared traffic video (640x360) as a short H.264 clip.</summary>
@@ -224,10 +204,77 @@ internal static class WorkerBenchmark
         return sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(p * sorted.Length))];
     }
 
-    internal sealed class TemporaryFolder : IDisposable
+    /// <summary>A worker built and started as the benchmarks run it, in a folder of its own; disposing stops it and deletes the folder.</summary>
+    internal sealed class RunningWorker : IAsyncDisposable
     {
-        public string Path { get; } = Directory.CreateDirectory(System.IO.Path.Combine(System.IO.Path.GetTempPath(), "inspection-bench-" + Guid.NewGuid().ToString("N"))).FullName;
+        private readonly WebApplication _app;
+        private readonly string _folder;
+        private readonly CameraFeeds _feeds;
+        private readonly WorkerMetrics _metrics;
 
-        public void Dispose() => Directory.Delete(Path, recursive: true);
+        private RunningWorker(WebApplication app, string folder)
+        {
+            (_app, _folder) = (app, folder);
+            _feeds = app.Services.GetRequiredService<CameraFeeds>();
+            _metrics = app.Services.GetRequiredService<WorkerMetrics>();
+        }
+
+        public IServiceProvider Services => _app.Services;
+
+        /// <summary>Results handed to the outputs so far, all cameras together.</summary>
+        public long Published => _feeds.Sum(f => _metrics.Camera(f.Id).Published);
+
+        /// <summary>
+        /// <paramref name="sources"/> file sources of <paramref name="clip"/>, delivering every frame (or, <paramref name="realtime"/>,
+        /// at the clip's pace, looping); <paramref name="configuration"/> adds settings (<c>--Inspection:...=...</c>) that win over these.
+        /// </summary>
+        public static async Task<RunningWorker> StartAsync(string model, string clip, int sources, int batch, bool realtime, IEnumerable<string>? configuration = null)
+        {
+            var folder = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "inspection-bench-" + Guid.NewGuid().ToString("N"))).FullName;
+            var (app, problems) = WorkerApp.Build([.. Arguments(model, clip, sources, batch, folder, realtime), .. configuration ?? []]);
+            if (app is null)
+            {
+                throw new InvalidOperationException(string.Join("; ", problems));
+            }
+
+            await app.StartAsync();
+            return new RunningWorker(app, folder);
+        }
+
+        /// <summary>Stops as SIGTERM does: the frames taken are inspected and published first.</summary>
+        public Task StopAsync() => _app.StopAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+            Directory.Delete(_folder, recursive: true);
+        }
     }
+}
+
+/// <summary>
+/// The worker run the benchmarks share to measure one change to the worker: <c>--sources</c> (3) file sources of the
+/// first <c>--frames</c> (200) frames of the street clip, delivering every frame, batches of <c>--batch</c> (8), the
+/// model of <c>--model</c> (the demo model).
+/// </summary>
+internal sealed record WorkerRun(string Model, string Clip, int Frames, int Sources, int Batch)
+{
+    public int Results => Sources * Frames;
+
+    public static WorkerRun From(BenchOptions options)
+    {
+        var clip = WorkerBenchmark.Clip(options.GetInt("frames", 200));
+        return new WorkerRun(WorkerBenchmark.Model(options), clip, WorkerBenchmark.FrameCount(clip), options.GetInt("sources", 3), options.GetInt("batch", 8));
+    }
+
+    /// <summary>Images per second; see <see cref="WorkerBenchmark.WorkerThroughputAsync"/>.</summary>
+    public Task<double> ThroughputAsync(IEnumerable<string>? configuration = null, Action<IServiceProvider>? measured = null) =>
+        WorkerBenchmark.WorkerThroughputAsync(Model, Clip, Sources, Frames, Batch, configuration, measured);
+
+    /// <summary>This run's worker, started; its rate is the caller's to measure.</summary>
+    public Task<WorkerBenchmark.RunningWorker> StartAsync(IEnumerable<string>? configuration = null) =>
+        WorkerBenchmark.RunningWorker.StartAsync(Model, Clip, Sources, Batch, realtime: false, configuration);
+
+    public override string ToString() => $"{Sources} file sources x {Frames} frames, model {Path.GetFileName(Model)}, batch {Batch}";
 }
