@@ -110,7 +110,7 @@ public sealed class ModelControl : BackgroundService
             }
         }
 
-        return await ChangeAsync(registry, version, "promoted by command", "swapped", () => registry.Promote(_options.Name!, version, "promoted by command")).ConfigureAwait(false);
+        return await ChangeAsync(registry, version, "promoted by command", "swapped", () => registry.Promote(_options.Name!, version, "promoted by command"), cancel).ConfigureAwait(false);
     }
 
     private async Task<JsonNode?> RollbackAsync(CommandRequest request, CancellationToken cancel)
@@ -122,16 +122,16 @@ public sealed class ModelControl : BackgroundService
             throw new InspectionInputException($"version {pointer.Version} has no earlier version to roll back to");
         }
 
-        return await ChangeAsync(registry, pointer.Previous[0], "rolled back by command", "rolled_back", () => registry.Rollback(_options.Name!, "rolled back by command")).ConfigureAwait(false);
+        return await ChangeAsync(registry, pointer.Previous[0], "rolled back by command", "rolled_back", () => registry.Rollback(_options.Name!, "rolled back by command"), cancel).ConfigureAwait(false);
     }
 
     /// <summary>Swaps first and moves the registry's pointer only if the swap was accepted.</summary>
-    private async Task<JsonNode?> ChangeAsync(ModelRegistry registry, int version, string reason, string @event, Action movePointer)
+    private async Task<JsonNode?> ChangeAsync(ModelRegistry registry, int version, string reason, string @event, Action movePointer, CancellationToken cancel)
     {
-        await _changing.WaitAsync().ConfigureAwait(false);
+        await _changing.WaitAsync(cancel).ConfigureAwait(false);
         try
         {
-            var change = await _model.SwapAsync(registry.Get(_options.Name!, version), reason, @event).ConfigureAwait(false);
+            var change = await _model.SwapAsync(registry.Get(_options.Name!, version), reason, @event, cancel).ConfigureAwait(false);
             if (change.Event == "refused")
             {
                 throw new InspectionInputException($"version {version} refused: {change.Reason}");

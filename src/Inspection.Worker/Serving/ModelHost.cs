@@ -114,9 +114,10 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
     /// Loads <paramref name="candidate"/> beside the serving model and, if it passes every check, makes it the
     /// serving model; the detector stage changes over between two batches. Returns the event that was published.
     /// </summary>
-    public async Task<ModelEvent> SwapAsync(RegisteredModel candidate, string reason, string @event = "swapped")
+    /// <param name="cancel">A cancelled swap (a command past its time) leaves the serving model: the candidate is let go, never used.</param>
+    public async Task<ModelEvent> SwapAsync(RegisteredModel candidate, string reason, string @event = "swapped", CancellationToken cancel = default)
     {
-        await _swapping.WaitAsync().ConfigureAwait(false);
+        await _swapping.WaitAsync(cancel).ConfigureAwait(false);
         try
         {
             var previous = Serving;
@@ -129,6 +130,12 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             {
                 metrics.ModelSwaps.WithLabels("refused").Inc();
                 return Raise(new ModelEvent("refused", candidate.Name, candidate.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), previous.Version, e.Message));
+            }
+
+            if (cancel.IsCancellationRequested)
+            {
+                await loaded.DisposeAsync().ConfigureAwait(false);
+                cancel.ThrowIfCancellationRequested();
             }
 
             Use(loaded);
