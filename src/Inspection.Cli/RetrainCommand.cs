@@ -30,6 +30,7 @@ internal static class RetrainCommand
         var lr0 = new Option<double?>("--lr0") { Description = "Initial learning rate." };
         var warmup = new Option<double>("--warmup-epochs") { Description = "Warm-up epochs (0: none).", DefaultValueFactory = _ => 3.0 };
         var output = new Option<string>("--out") { Description = "Run folders go below this.", DefaultValueFactory = _ => "runs/retrain" };
+        var signKey = new Option<string?>("--sign-key") { Description = "A private key file (PKCS#8 PEM from 'models keygen'): sign the version this run registers; the current version must be signed by it." };
         var schedule = new Option<string?>("--schedule") { Description = "A cron expression (\"0 2 * * *\", or six fields with seconds): keep running and retrain on this schedule." };
         var mqttHost = new Option<string?>("--mqtt-host") { Description = "Publish each run's summary to this broker." };
         var mqttPort = new Option<int>("--mqtt-port") { DefaultValueFactory = _ => 1883 };
@@ -37,7 +38,7 @@ internal static class RetrainCommand
         var line = new Option<string>("--line") { DefaultValueFactory = _ => "line" };
         var command = new Command("retrain", "Fine-tune the registry's current model on collected evidence, compare on a fixed holdout, register, and promote if not worse.")
         {
-            registry, name, data, evidence, pseudo, holdout, epochs, batch, device, margin, optimizer, lr0, warmup, output, schedule, mqttHost, mqttPort, site, line,
+            registry, name, data, evidence, pseudo, holdout, epochs, batch, device, margin, optimizer, lr0, warmup, output, signKey, schedule, mqttHost, mqttPort, site, line,
         };
         command.SetAction(async (parse, cancel) =>
         {
@@ -57,6 +58,7 @@ internal static class RetrainCommand
                 Optimizer = parse.GetValue(optimizer)!,
                 Lr0 = parse.GetValue(lr0),
                 WarmupEpochs = parse.GetValue(warmup),
+                SignKey = parse.GetValue(signKey),
             };
             var mqtt = parse.GetValue(mqttHost) is { } host ? new MqttOptions { Host = host, Port = parse.GetValue(mqttPort), Site = parse.GetValue(site)!, Line = parse.GetValue(line)!, ClientId = $"inspection-retrain-{Environment.ProcessId}", Queue = new DiskQueueOptions { Directory = Path.Combine(options.Output, ".mqtt-queue") } } : null;
             using var loggers = Logging.Create(verbose: true);

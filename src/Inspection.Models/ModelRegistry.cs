@@ -40,6 +40,36 @@ public sealed record RegisteredModel(string Folder, ModelCard Card)
         }
     }
 
+    /// <summary>
+    /// Copies model.onnx to <paramref name="target"/> (a new file, readable by this user only) and checks the copy's
+    /// SHA-256 against <paramref name="sha256"/>: what is loaded from the copy afterwards is exactly what was
+    /// checked, even if someone changes the registry's file in the meantime. Throws
+    /// <see cref="InspectionInputException"/> (and leaves no copy) when the hash differs.
+    /// </summary>
+    public void CopyModel(string target, string sha256)
+    {
+        string actual;
+        using (var source = File.OpenRead(ModelPath))
+        using (var copy = OwnerOnlyFile.Create(target))
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            var buffer = new byte[1 << 20];
+            for (int read; (read = source.Read(buffer)) > 0;)
+            {
+                hash.AppendData(buffer, 0, read);
+                copy.Write(buffer, 0, read);
+            }
+
+            actual = Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+
+        if (!string.Equals(actual, sha256, StringComparison.OrdinalIgnoreCase))
+        {
+            File.Delete(target);
+            throw Changed(actual, sha256);
+        }
+    }
+
     private InspectionInputException Changed(string actual, string expected) =>
         new($"{Name} version {Version}: model.onnx has SHA-256 {actual[..12]}…, its card says {expected[..Math.Min(12, expected.Length)]}…; the file changed after it was registered.");
 }

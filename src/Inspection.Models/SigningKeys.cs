@@ -29,13 +29,7 @@ public static class SigningKeys
         }
 
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var writer = new StreamWriter(privatePath, options))
+        using (var writer = new StreamWriter(OwnerOnlyFile.Create(privatePath)))
         {
             writer.Write(key.ExportPkcs8PrivateKeyPem());
         }

@@ -62,6 +62,13 @@ public sealed record RetrainOptions
 
     /// <summary>Holdout images recorded as the new version's golden set.</summary>
     public int GoldenImages { get; init; } = 4;
+
+    /// <summary>
+    /// A private key file (PKCS#8 PEM from 'inspection models keygen'): the run signs the version it registers, and
+    /// fine-tunes only from a current version that this key signed, so an unsigned checkpoint never turns into a
+    /// signed model.
+    /// </summary>
+    public string? SignKey { get; init; }
 }
 
 /// <summary>Figures of one model on the holdout.</summary>
@@ -86,6 +93,9 @@ public sealed record RetrainReport
     public required bool Promoted { get; init; }
     public required string Decision { get; init; }
     public required string DatasetFingerprint { get; init; }
+
+    /// <summary>The id of the key that signed the new version; null when the run did not sign.</summary>
+    public string? SignedBy { get; init; }
 }
 
 /// <summary>
@@ -104,6 +114,12 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         var registry = new ModelRegistry(options.Registry);
         var current = registry.Current(options.Name) ?? throw new InspectionInputException($"'{options.Name}' has no current version in {registry.Root} to retrain from; register and promote one first.");
         var checkpoint = current.CheckpointPath ?? throw new InspectionInputException($"{options.Name} version {current.Version} has no training checkpoint to fine-tune from (register it with --weights).");
+        using var signer = options.SignKey is { } key ? SigningKeys.LoadPrivateKey(key) : null;
+        if (signer is not null)
+        {
+            ModelSignature.Verify(current, signer); // before hours of training, and never from an unsigned checkpoint
+        }
+
         using var runLock = RunLock.Acquire(Path.Combine(registry.Root, options.Name, LockFile), $"retraining run of '{options.Name}'");
 
         var started = DateTimeOffset.UtcNow;
@@ -175,6 +191,10 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
                 ["from"] = current.Version.ToString(CultureInfo.InvariantCulture),
             },
         }, candidateWeights, folder => GoldenSet.Create(folder, golden));
+        if (signer is not null)
+        {
+            ModelSignature.Sign(registered, signer);
+        }
 
         var candidate = HoldoutScores.Of(registered.Version, candidateScores);
         var required = currentScores.Fitness - options.Margin;
@@ -202,6 +222,7 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
             Promoted = promoted,
             Decision = decision,
             DatasetFingerprint = merged.Fingerprint,
+            SignedBy = signer is null ? null : SigningKeys.KeyId(signer),
         };
         Write(report);
         logger.LogInformation("Retraining {Name}: version {Version} registered; {Decision}.", options.Name, registered.Version, decision);
@@ -236,7 +257,9 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
             .AppendLine(CultureInfo.InvariantCulture, $"| before | {report.Current.Version} | {report.Current.MAP50:0.000} | {report.Current.MAP50To95:0.000} | {report.Current.Precision:0.000} | {report.Current.Recall:0.000} | {report.Current.Fitness:0.0000} |")
             .AppendLine(CultureInfo.InvariantCulture, $"| after | {report.Candidate.Version} | {report.Candidate.MAP50:0.000} | {report.Candidate.MAP50To95:0.000} | {report.Candidate.Precision:0.000} | {report.Candidate.Recall:0.000} | {report.Candidate.Fitness:0.0000} |")
             .AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"Data: {report.BaseImages} base images, {report.ReviewedImages} reviewed evidence images, {report.PseudoLabelledImages} pseudo-labelled; holdout {report.HoldoutImages} images (fingerprint {report.DatasetFingerprint[..12]}). Took {report.Duration.TotalMinutes:0.0} min.");
+            .AppendLine(CultureInfo.InvariantCulture, $"Data: {report.BaseImages} base images, {report.ReviewedImages} reviewed evidence images, {report.PseudoLabelledImages} pseudo-labelled; holdout {report.HoldoutImages} images (fingerprint {report.DatasetFingerprint[..12]}). Took {report.Duration.TotalMinutes:0.0} min.")
+            .AppendLine()
+            .AppendLine(report.SignedBy is { } keyId ? $"Version {report.Candidate.Version} is signed by key {keyId}." : $"Version {report.Candidate.Version} is not signed.");
         File.WriteAllText(Path.Combine(report.RunFolder, "report.md"), md.ToString());
     }
 

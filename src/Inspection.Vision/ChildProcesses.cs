@@ -4,11 +4,12 @@ using System.Diagnostics;
 namespace Inspection.Vision;
 
 /// <summary>
-/// Starts child processes (ffmpeg) so that they never outlive this process: on Linux each is started through
-/// <c>setpriv --pdeathsig KILL</c>, which the kernel fires when the starting thread dies. All starts therefore
-/// happen on one dedicated thread that lives as long as the process, never on a pool thread that may retire.
+/// Starts child processes (ffmpeg, the worker's model checks) so that they never outlive this process: on Linux
+/// each is started through <c>setpriv --pdeathsig KILL</c>, which the kernel fires when the starting thread dies.
+/// All starts therefore happen on one dedicated thread that lives as long as the process, never on a pool thread
+/// that may retire.
 /// </summary>
-internal static class ChildProcesses
+public static class ChildProcesses
 {
     private static readonly BlockingCollection<(ProcessStartInfo Start, TaskCompletionSource<Process> Result)> Requests = [];
     private static readonly string? SetPriv = FindSetPriv();

@@ -1,3 +1,5 @@
 using Inspection.Worker;
+using Inspection.Worker.Serving;
 
-return await WorkerApp.RunAsync(args);
+// The hidden --check-model mode is the worker checking a candidate model in a child process (CandidateCheck).
+return args is [CandidateCheck.Flag, ..] ? await CandidateCheck.RunAsync(args) : await WorkerApp.RunAsync(args);

@@ -67,13 +67,7 @@ public sealed class RetrainerTests : IDisposable
     [Fact]
     public async Task Two_runs_never_overlap_the_refused_one_names_the_holder_and_a_released_lock_lets_the_next_run_in()
     {
-        var registry = new ModelRegistry(_folder.File("registry"));
-        var model = _folder.File("m.onnx");
-        File.WriteAllText(model, "model");
-        var checkpoint = _folder.File("m.weights");
-        File.WriteAllText(checkpoint, "weights");
-        registry.Register("x", model, new ModelCard { Name = "x", Version = 0, Sha256 = string.Empty, Created = DateTimeOffset.UtcNow, Classes = ["a"] }, checkpoint);
-        registry.Promote("x", 1);
+        var registry = OneVersion();
         var lockFile = Path.Combine(registry.Root, "x", Retrainer.LockFile);
         Task<RetrainReport> Run() => new Retrainer(new RetrainOptions { Registry = registry.Root, Name = "x", Data = _folder.File("no-data"), Output = _folder.File("runs") }, NullLogger.Instance).RunAsync();
 
@@ -138,6 +132,28 @@ public sealed class RetrainerTests : IDisposable
         {
             Assert.StartsWith($"process {Environment.ProcessId}, started ", RunLock.Holder(lockFile));
         }
+    }
+
+    [Fact]
+    public async Task A_run_with_a_signing_key_does_not_start_from_a_version_that_key_did_not_sign()
+    {
+        var registry = OneVersion();
+        var keys = SigningKeys.Generate(_folder.File("keys"));
+        var options = new RetrainOptions { Registry = registry.Root, Name = "x", Data = _folder.Path, Output = _folder.File("runs"), SignKey = keys.PrivateKeyPath };
+
+        var unsigned = await Assert.ThrowsAsync<InspectionInputException>(() => new Retrainer(options, NullLogger.Instance).RunAsync());
+        Assert.Contains("x version 1 is not signed", unsigned.Message);
+        using (var key = SigningKeys.LoadPrivateKey(keys.PrivateKeyPath))
+        {
+            ModelSignature.Sign(registry.Get("x", 1), key);
+        }
+
+        File.AppendAllText(registry.Get("x", 1).CheckpointPath!, " tampered");
+        var tampered = await Assert.ThrowsAsync<InspectionInputException>(() => new Retrainer(options, NullLogger.Instance).RunAsync());
+        Assert.Contains("m.weights differs", tampered.Message);
+        var wrongKey = await Assert.ThrowsAsync<InspectionInputException>(() => new Retrainer(options with { SignKey = keys.PublicKeyPath }, NullLogger.Instance).RunAsync());
+        Assert.Contains("is a public key", wrongKey.Message);
+        Assert.Empty(Directory.Exists(_folder.File("runs")) ? Directory.GetDirectories(_folder.File("runs")) : []);
     }
 
     [Fact]
@@ -293,6 +309,19 @@ public sealed class RetrainerTests : IDisposable
 
         File.WriteAllText(_folder.File($"{name}/data.yaml"), "train: images\nval: images\nnames: ['square']\n");
         return _folder.File($"{name}/data.yaml");
+    }
+
+    /// <summary>A registry whose model 'x' has one current version (a stand-in file, with a checkpoint): enough for what fails before training.</summary>
+    private ModelRegistry OneVersion()
+    {
+        var registry = new ModelRegistry(_folder.File("registry"));
+        var model = _folder.File("m.onnx");
+        File.WriteAllText(model, "model");
+        var checkpoint = _folder.File("m.weights");
+        File.WriteAllText(checkpoint, "weights");
+        registry.Register("x", model, new ModelCard { Name = "x", Version = 0, Sha256 = string.Empty, Created = DateTimeOffset.UtcNow, Classes = ["a"] }, checkpoint);
+        registry.Promote("x", 1);
+        return registry;
     }
 
     private static void Signal(Process process, string signal)

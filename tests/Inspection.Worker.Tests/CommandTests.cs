@@ -57,7 +57,7 @@ public sealed class CommandTests
         var arguments = JsonSerializer.Deserialize<Dictionary<string, object>>(payload)!;
         arguments["id"] = id;
         await client.PublishAsync(topic, JsonSerializer.Serialize(arguments));
-        for (var i = 0; i < 100; i++)
+        for (var i = 0; i < 300; i++) // a promotion checks and loads a model (a child process first): seconds on a busy machine
         {
             var reply = client.Snapshot().Where(m => m.Topic == topic + "/reply").Select(m => JsonDocument.Parse(m.Payload).RootElement).FirstOrDefault(r => r.TryGetProperty("id", out var got) && got.GetString() == id);
             if (reply.ValueKind == JsonValueKind.Object)

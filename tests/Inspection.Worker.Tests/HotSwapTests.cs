@@ -61,10 +61,7 @@ public sealed class HotSwapTests
         };
         foreach (var (version, reason) in refusals)
         {
-            var reply = await CommandTests.CommandAsync(client, "inspection/site/line/cmd/promote", $"{{\"version\": {version}}}");
-            Assert.False(reply.GetProperty("ok").GetBoolean(), $"version {version} was accepted");
-            Assert.Contains(reason, reply.GetProperty("error").GetString());
-            Assert.Equal("1", await ServingAsync(client));
+            await PromotionRefusedAsync(client, version, reason, serving: "1");
         }
 
         // A promotion from the command line that the worker refuses: the old model keeps serving, an event says why.
@@ -103,10 +100,33 @@ public sealed class HotSwapTests
         PipelineTests.StopCleanly(worker);
     }
 
-    private static List<string> PublishedResultsOf(MqttSubscriber client) =>
+    /// <summary>A worker following registry R's model "crack", one camera on the demo pictures, results on an embedded broker.</summary>
+    internal static Dictionary<string, string> RegistryWorker(string registry, int brokerPort) => new()
+    {
+        ["Inspection:Model:Registry"] = registry,
+        ["Inspection:Model:Name"] = "crack",
+        ["Inspection:Model:HeartbeatInterval"] = "00:00:00",
+        ["Inspection:Mqtt:EmbeddedBrokerPort"] = brokerPort.ToString(CultureInfo.InvariantCulture),
+        ["Inspection:Evidence:Enabled"] = "false",
+        ["Inspection:Cameras:0:Id"] = "line",
+        ["Inspection:Cameras:0:Uri"] = Path.Combine(SharedData.RepositoryRoot, "models/workpiece-crack/demo"),
+        ["Inspection:Cameras:0:Loop"] = "true",
+        ["Inspection:Cameras:0:FolderFps"] = "10",
+    };
+
+    /// <summary>Asks for <paramref name="version"/> by command and checks the refusal says <paramref name="reason"/> and <paramref name="serving"/> still serves.</summary>
+    internal static async Task PromotionRefusedAsync(MqttSubscriber client, int version, string reason, string serving)
+    {
+        var reply = await CommandTests.CommandAsync(client, "inspection/site/line/cmd/promote", $"{{\"version\": {version}}}");
+        Assert.False(reply.GetProperty("ok").GetBoolean(), $"version {version} was accepted");
+        Assert.Contains(reason, reply.GetProperty("error").GetString());
+        Assert.Equal(serving, await ServingAsync(client));
+    }
+
+    internal static List<string> PublishedResultsOf(MqttSubscriber client) =>
         [.. client.Snapshot().Where(m => m.Topic.EndsWith("/result", StringComparison.Ordinal)).Select(m => JsonDocument.Parse(m.Payload).RootElement.GetProperty("model").GetProperty("version").GetString()!)];
 
-    private static async Task<string> ServingAsync(MqttSubscriber client) =>
+    internal static async Task<string> ServingAsync(MqttSubscriber client) =>
         (await CommandTests.CommandAsync(client, "inspection/site/line/cmd/model", "{}")).GetProperty("result").GetProperty("serving").GetProperty("version").GetString()!;
 
     private static double Metric(WorkerProcess worker, string series)

@@ -6,7 +6,7 @@ using Inspection.TestSupport;
 
 namespace Inspection.Worker.Tests;
 
-/// <summary>The loop closed: a worker streams, a retraining run registers and promotes version 2, the worker swaps without a gap.</summary>
+/// <summary>The loop closed, and signed: a worker streams, a retraining run registers, signs and promotes version 2, the worker verifies it and swaps without a gap.</summary>
 [Collection("Worker processes")]
 public sealed partial class RetrainLoopTests
 {
@@ -25,6 +25,11 @@ public sealed partial class RetrainLoopTests
         var registered = await CliRunner.RunAsync("models", "register", "--registry", registry, "--name", "crack", "--weights", folder.File("v1/weights/best.weights"), "--golden", pictures[0], pictures[1], "--promote");
         Assert.True(registered.ExitCode == 0, registered.Stderr);
 
+        // Signed: the worker serves only versions signed by this key, and the retraining run signs what it registers.
+        Assert.Equal(0, (await CliRunner.RunAsync("models", "keygen", "--out", folder.File("keys"))).ExitCode);
+        var signed = await CliRunner.RunAsync("models", "sign", "--registry", registry, "--name", "crack", "--version", "1", "--key", folder.File("keys/model-signing.key.pem"));
+        Assert.True(signed.ExitCode == 0, signed.Stderr);
+
         using var broker = ServerProcess.Mosquitto(folder.Path);
         var brokerPort = broker.Port;
         await using var scada = await MqttSubscriber.StartAsync(brokerPort, "inspection/#", "scada"); // before the worker: every result
@@ -32,6 +37,7 @@ public sealed partial class RetrainLoopTests
         {
             ["Inspection:Model:Registry"] = registry,
             ["Inspection:Model:Name"] = "crack",
+            ["Inspection:Model:PublicKeyFile"] = folder.File("keys/model-signing.pub.pem"),
             ["Inspection:Model:RegistryPollInterval"] = "00:00:00.200",
             ["Inspection:Mqtt:Host"] = "127.0.0.1",
             ["Inspection:Mqtt:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
@@ -48,11 +54,13 @@ public sealed partial class RetrainLoopTests
 
         var retrain = await CliRunner.RunAsync(
             "retrain", "--registry", registry, "--name", "crack", "--data", data, "--evidence", folder.File("evidence"), "--pseudo-labels-above", "0.05",
-            "--epochs", "1", "--batch", "16", "--margin", "1", "--out", folder.File("runs"), "--mqtt-host", "127.0.0.1", "--mqtt-port", brokerPort.ToString(CultureInfo.InvariantCulture));
+            "--epochs", "1", "--batch", "16", "--margin", "1", "--out", folder.File("runs"), "--sign-key", folder.File("keys/model-signing.key.pem"),
+            "--mqtt-host", "127.0.0.1", "--mqtt-port", brokerPort.ToString(CultureInfo.InvariantCulture));
         Assert.True(retrain.ExitCode == 0, retrain.Stderr);
         var report = JsonDocument.Parse(retrain.Stdout).RootElement;
         Assert.True(report.GetProperty("Promoted").GetBoolean(), retrain.Stdout);
         Assert.Equal(2, report.GetProperty("Candidate").GetProperty("Version").GetInt32());
+        Assert.Matches("^[0-9a-f]{64}$", report.GetProperty("SignedBy").GetString());
         Assert.Equal(2, new ModelRegistry(registry).Pointer("crack")!.Version);
         Assert.True(File.Exists(Path.Combine(report.GetProperty("RunFolder").GetString()!, "report.md")));
 

@@ -46,9 +46,10 @@ public sealed class SwapMemoryTests(ITestOutputHelper output)
             Assert.True(change.Event == "swapped", change.Reason);
         }
 
-        // Both versions loaded a few times first (JIT, the runtime's and ONNX Runtime's first allocations), and one
-        // round of measurements: the first aggressive collection of the process moves the heap's level by itself.
-        for (var i = 0; i < 10; i++)
+        // Swaps first until the runtime is warm: the swap's code is compiled again, optimised, after its 30th call
+        // (tiered compilation: a few MB of code and JIT data, once), plus ONNX Runtime's first allocations; and one
+        // round of measurements, since the first aggressive collection of the process moves the heap's level by itself.
+        for (var i = 0; i < 32; i++)
         {
             await SwapTo(i % 2 == 0 ? 2 : 1);
         }

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using Inspection.Inference;
 using Inspection.Models;
 using Inspection.Worker;
+using Inspection.Worker.Observability;
 using Inspection.Worker.Serving;
 using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
@@ -11,7 +13,10 @@ namespace Inspection.Bench;
 /// <summary>
 /// The pause a model swap causes: a worker following a registry inspects one camera at the video's own pace
 /// while the current version is changed back and forth; the longest gap between two of the camera's results
-/// around each swap is reported against the gaps of the same run away from any swap.
+/// around each swap is reported against the gaps of the same run away from any swap. The versions are signed
+/// and carry a golden set, and the worker has the public key, so each swap makes every check a production swap
+/// makes; the time of each check per swap is read from the worker's inspection_model_check_seconds, and the
+/// signature check is also timed alone.
 /// </summary>
 internal static class SwapBenchmark
 {
@@ -25,13 +30,22 @@ internal static class SwapBenchmark
         {
             var registry = new ModelRegistry(Path.Combine(root, "registry"));
             var card = new ModelCard { Name = "bench", Version = 0, Sha256 = string.Empty, Created = DateTimeOffset.UtcNow, Classes = ["crack"], ImageSize = 320 };
-            registry.Register("bench", model, card);
-            registry.Register("bench", model, card);
+            var golden = await GoldenAsync(model);
+            var keys = SigningKeys.Generate(Path.Combine(root, "keys"));
+            using (var key = SigningKeys.LoadPrivateKey(keys.PrivateKeyPath))
+            {
+                for (var i = 0; i < 2; i++)
+                {
+                    ModelSignature.Sign(registry.Register("bench", model, card, writeGoldenSet: folder => GoldenSet.Create(folder, golden)), key);
+                }
+            }
+
             registry.Promote("bench", 1);
             var brokerPort = Measure.FreePort();
             string[] args =
             [
                 $"--Inspection:Model:Registry={registry.Root}", "--Inspection:Model:Name=bench", "--Inspection:Model:Providers:0=Cpu",
+                $"--Inspection:Model:PublicKeyFile={keys.PublicKeyPath}", "--Inspection:Model:HeartbeatInterval=00:00:00",
                 "--Inspection:Model:RegistryPollInterval=00:00:00.100", $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort}",
                 $"--Inspection:Mqtt:Queue:Directory={Path.Combine(root, "queue")}", "--Inspection:Evidence:Enabled=false",
                 $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}", "--Logging:LogLevel:Default=Warning",
@@ -78,12 +92,46 @@ internal static class SwapBenchmark
 
                 await app.StopAsync();
                 Report(arrivals, swapTimes);
+                ReportChecks(app.Services.GetRequiredService<WorkerMetrics>(), registry.Get("bench", 1), keys.PublicKeyPath);
             }
         }
         finally
         {
             Directory.Delete(root, recursive: true);
         }
+    }
+
+    /// <summary>The golden set the versions carry: what the model finds on two of its demo pictures.</summary>
+    private static async Task<List<(string, IReadOnlyList<GoldenDetection>)>> GoldenAsync(string model)
+    {
+        var pictures = Directory.GetFiles(Path.Combine(BenchOptions.RepositoryRoot(), "models/workpiece-crack/demo"), "*.jpg").Order(StringComparer.Ordinal).Take(2);
+        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = model, Providers = [ExecutionProvider.Cpu] });
+        return [.. pictures.Select(p => (p, GoldenCheck.Detect(detector, p)))];
+    }
+
+    /// <summary>
+    /// Each check's mean time per swap in the worker (the starting version's included), and the signature check
+    /// alone: 20 verifications of one version in a row, after one uncounted (files in the page cache, as after a
+    /// promotion).
+    /// </summary>
+    private static void ReportChecks(WorkerMetrics metrics, RegisteredModel version, string publicKeyFile)
+    {
+        foreach (var check in new[] { "signature", "process", "load" })
+        {
+            var child = metrics.ModelChecks.WithLabels(check);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Check '{check}' in the worker: {child.Sum / child.Count * 1000:0.0} ms per swap (mean of {child.Count})."));
+        }
+
+        using var publicKey = SigningKeys.LoadPublicKey(publicKeyFile);
+        ModelSignature.Verify(version, publicKey);
+        var times = Enumerable.Range(0, 20).Select(_ =>
+        {
+            var clock = Stopwatch.StartNew();
+            ModelSignature.Verify(version, publicKey);
+            return clock.Elapsed.TotalMilliseconds;
+        }).Order().ToArray();
+        var bytes = ModelSignature.Statement(version).Files.Keys.Sum(f => new FileInfo(Path.Combine(version.Folder, f)).Length);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Signature check alone ({bytes / 1e6:0.0} MB hashed, one ECDSA P-256 verification): median {times[times.Length / 2]:0.0} ms, max {times[^1]:0.0} ms over {times.Length}."));
     }
 
     /// <summary>Gaps within 3 s after a swap started belong to it; the rest are the normal gaps.</summary>

@@ -60,6 +60,17 @@ public sealed class ModelOptions : DetectorOptions
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// The public key (PEM, from 'inspection models keygen') registry versions must be signed with: with it, a
+    /// version that is unsigned, signed by another key or changed since signing never serves. The worker needs no
+    /// private key.
+    /// </summary>
+    public string? PublicKeyFile { get; set; }
+
+    /// <summary>How long a candidate's check in a child process may take before the candidate is refused.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:30:00")]
+    public TimeSpan CheckTimeout { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>A candidate beside the serving model on a sample of live frames.</summary>
     public ShadowOptions Shadow { get; set; } = new();
 }

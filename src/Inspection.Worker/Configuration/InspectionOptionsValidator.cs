@@ -3,6 +3,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Reflection;
 using Inspection.Core;
 using Inspection.Messaging;
+using Inspection.Models;
 using Inspection.Vision;
 using Inspection.Worker.Rules;
 
@@ -83,6 +84,23 @@ public static class InspectionOptionsValidator
             if (options.Model.ModelPath.Length > 0)
             {
                 problems.Add($"{InspectionOptions.Section}:Model:ModelPath: give a model file or a registry, not both.");
+            }
+        }
+
+        if (options.Model.PublicKeyFile is { Length: > 0 } publicKey)
+        {
+            if (options.Model.Registry is not { Length: > 0 })
+            {
+                problems.Add($"{InspectionOptions.Section}:Model:PublicKeyFile: signatures are kept beside registry versions; configure Inspection:Model:Registry and Name (a model file cannot be verified).");
+            }
+
+            try
+            {
+                SigningKeys.LoadPublicKey(publicKey).Dispose();
+            }
+            catch (InspectionInputException e)
+            {
+                problems.Add($"{InspectionOptions.Section}:Model:PublicKeyFile: {e.Message}");
             }
         }
 

@@ -41,6 +41,7 @@ public sealed class WorkerMetrics
         Triggers = factory.CreateCounter("inspection_triggers_total", "Triggers received, by outcome.", ["camera", "outcome"]);
         Evidence = factory.CreateCounter("inspection_evidence_total", "Evidence items, by outcome.", ["kind", "outcome"]);
         ModelSwaps = factory.CreateCounter("inspection_model_swaps_total", "Model changes by outcome: swapped, rolled_back, refused.", ["outcome"]);
+        ModelChecks = factory.CreateHistogram("inspection_model_check_seconds", "Time of each check a candidate model passes before it may serve: signature (hashing its files and verifying), process (the check in a child process), load (loading and checking it in the worker).", ["check"], new HistogramConfiguration { Buckets = LatencyBuckets });
         Heartbeats = factory.CreateCounter("inspection_heartbeats_total", "Golden-set heartbeats by outcome.", ["outcome"]);
         HeartbeatOk = factory.CreateGauge("inspection_heartbeat_ok", "1 when the last golden-set heartbeat passed, 0 when it failed.");
         ShadowFrames = factory.CreateCounter("inspection_shadow_frames_total", "Frames the shadow candidate inspected.", ["candidate"]);
@@ -80,6 +81,7 @@ public sealed class WorkerMetrics
     public Counter Commands { get; }
     public Counter Evidence { get; }
     public Counter ModelSwaps { get; }
+    public Histogram ModelChecks { get; }
     public Counter Heartbeats { get; }
     public Gauge HeartbeatOk { get; }
     public Counter ShadowFrames { get; }

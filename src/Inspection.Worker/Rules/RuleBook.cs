@@ -55,6 +55,30 @@ public sealed class RuleBook : IDisposable
         }
     }
 
+    /// <summary>The classes the rules name (line and camera rules): every model must have them.</summary>
+    public IReadOnlyList<string> ClassesNamed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. Named(_sources)];
+            }
+        }
+    }
+
+    /// <summary>Throws <see cref="InspectionInputException"/> for the first of <paramref name="named"/> that <paramref name="classNames"/> lacks.</summary>
+    public static void RequireClasses(IEnumerable<string> named, IReadOnlyList<string> classNames)
+    {
+        foreach (var name in named)
+        {
+            if (!classNames.Contains(name))
+            {
+                throw new InspectionInputException($"a rule names class '{name}', which the model does not have; its classes: {string.Join(", ", classNames)}.");
+            }
+        }
+    }
+
     /// <summary>Sets a confidence threshold at run time (a command): for one class or all, on one camera or all.</summary>
     public Snapshot SetConfidence(string? camera, string? className, double confidence)
     {
@@ -109,16 +133,12 @@ public sealed class RuleBook : IDisposable
         }
     }
 
+    private static IEnumerable<string> Named(RuleSources sources) => sources.Line.Classes.Keys.Concat(sources.Cameras.Values.SelectMany(c => c.Classes.Keys)).Distinct(StringComparer.Ordinal);
+
     private Snapshot Build(RuleSources sources, IReadOnlyList<string> classNames)
     {
         var line = sources.Line;
-        foreach (var name in line.Classes.Keys.Concat(sources.Cameras.Values.SelectMany(c => c.Classes.Keys)))
-        {
-            if (!classNames.Contains(name))
-            {
-                throw new InspectionInputException($"a rule names class '{name}', which the model does not have; its classes: {string.Join(", ", classNames)}.");
-            }
-        }
+        RequireClasses(Named(sources), classNames);
 
         var cameras = new Dictionary<string, CameraRules>(StringComparer.Ordinal);
         foreach (var id in sources.CameraIds)

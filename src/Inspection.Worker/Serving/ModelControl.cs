@@ -57,6 +57,7 @@ public sealed class ModelControl : BackgroundService
         var heartbeat = _options.HeartbeatInterval > TimeSpan.Zero ? HeartbeatLoopAsync(stoppingToken) : Task.CompletedTask;
         if (_model.Registry is not null)
         {
+            _refused = _model.RefusedAtStart;
             using var timer = new PeriodicTimer(_options.RegistryPollInterval);
             while (await Wait(timer, stoppingToken).ConfigureAwait(false))
             {

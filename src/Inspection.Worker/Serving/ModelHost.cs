@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
 using Inspection.Core;
 using Inspection.Inference;
 using Inspection.Models;
@@ -9,6 +12,7 @@ using Inspection.Worker.Rules;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Inspection.Worker.Serving;
 
@@ -17,10 +21,14 @@ public sealed record ModelEvent(string Event, string Name, string Version, strin
 
 /// <summary>
 /// The model that serves, and the checked way to change it. At start it loads the configured model (the
-/// registry's current version, a file, or the bundled demo model). A swap loads the candidate in the
-/// background and admits it only if its SHA-256 matches its card, it loads, it keeps the contract (input size,
-/// the classes the rules name), and it reproduces its golden set; then the detector stage picks it up between
-/// two batches. A refused candidate leaves the serving model as it was, and says why.
+/// registry's current version, a file, or the bundled demo model). A registry version (at start, in a swap, for
+/// shadow mode) is admitted only if: it is signed by the configured public key and unchanged since (when one is
+/// configured); its model.onnx has the SHA-256 that was signed or its card records (checked on a private copy,
+/// which is what gets loaded); a child process loads it on the CPU and finds the contract kept (input size,
+/// the classes the rules name) and the golden set reproduced (<see cref="CandidateCheck"/>); and the worker then
+/// loads it on its own providers and checks contract and golden set again. Then the detector stage picks it up
+/// between two batches. A refused candidate leaves the serving model as it was, and says why; a refused current
+/// version at start leaves the newest earlier version that passes serving.
 /// </summary>
 public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rules, EvidenceStore evidence, WorkerMetrics metrics, ILoggerFactory loggers)
     : IHostedService, IAsyncDisposable
@@ -28,6 +36,7 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
     private readonly ILogger _logger = loggers.CreateLogger<ModelHost>();
     private readonly SemaphoreSlim _swapping = new(1, 1);
     private readonly SemaphoreSlim _inUse = new(1, 1);
+    private readonly ECDsa? _publicKey = options.Value.Model.PublicKeyFile is { Length: > 0 } key ? SigningKeys.LoadPublicKey(key) : null;
     private ServingModel? _serving;
     private ShadowRun? _shadow;
     private int _disposed;
@@ -43,13 +52,15 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
 
     public string? RegistryName => options.Value.Model.Name;
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>The registry's current version when it was refused at start (and an earlier version serves), so it is not retried until the pointer changes.</summary>
+    public int? RefusedAtStart { get; private set; }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         ServingModel first;
         if (Registry is not null)
         {
-            var current = Registry.Current(RegistryName!) ?? throw new InspectionInputException($"The registry {Registry.Root} has no current version of '{RegistryName}'; promote one with 'inspection models promote'.");
-            first = LoadChecked(current, contractWith: null);
+            first = await LoadCurrentAsync().ConfigureAwait(false);
         }
         else
         {
@@ -62,8 +73,7 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
         }
 
         Use(first);
-        _logger.LogInformation("Model {Model} ({Path}): {Classes} classes, {Width}x{Height} input, on {Provider}.", first, first.Registered?.ModelPath ?? options.Value.Model.ModelPath, first.Info.Names.Count, first.Info.InputWidth, first.Info.InputHeight, first.Detector.Provider);
-        return Task.CompletedTask;
+        _logger.LogInformation("Model {Model} ({Path}): {Classes} classes, {Width}x{Height} input, on {Provider}{Signed}.", first, first.Registered?.ModelPath ?? options.Value.Model.ModelPath, first.Info.Names.Count, first.Info.InputWidth, first.Info.InputHeight, first.Detector.Provider, _publicKey is null ? string.Empty : ", signature verified");
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -83,10 +93,22 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
 
     public void Release() => _inUse.Release();
 
-    /// <summary>Loads <paramref name="candidate"/> with a swap's checks and runs it beside the serving model on a sample of batches.</summary>
+    /// <summary>
+    /// Loads <paramref name="candidate"/> with a swap's checks and runs it beside the serving model on a sample of
+    /// batches. A refused candidate is published and counted as a refused swap is, and thrown with its reason.
+    /// </summary>
     public async Task<ShadowRun> StartShadowAsync(RegisteredModel candidate, double sampleRate)
     {
-        var loaded = await Task.Run(() => LoadChecked(candidate, contractWith: Serving)).ConfigureAwait(false);
+        ServingModel loaded;
+        try
+        {
+            loaded = await LoadCheckedAsync(candidate, contractWith: Serving).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsRefusal(e))
+        {
+            throw new InspectionInputException($"version {candidate.Version} refused: {Refuse(candidate.Name, candidate.Version, Serving.Version, e).Reason}", e);
+        }
+
         var run = new ShadowRun(loaded, sampleRate, metrics);
         await StopShadowAsync().ConfigureAwait(false);
         Volatile.Write(ref _shadow, run);
@@ -124,12 +146,11 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             ServingModel loaded;
             try
             {
-                loaded = await Task.Run(() => LoadChecked(candidate, contractWith: previous)).ConfigureAwait(false);
+                loaded = await LoadCheckedAsync(candidate, contractWith: previous).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is InspectionInputException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException)
+            catch (Exception e) when (IsRefusal(e))
             {
-                metrics.ModelSwaps.WithLabels("refused").Inc();
-                return Raise(new ModelEvent("refused", candidate.Name, candidate.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), previous.Version, e.Message));
+                return Refuse(candidate.Name, candidate.Version, previous.Version, e);
             }
 
             if (cancel.IsCancellationRequested)
@@ -149,12 +170,105 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
         }
     }
 
-    /// <summary>Loads a registered version and checks it as a swap does; the caller owns the result.</summary>
-    public ServingModel LoadChecked(RegisteredModel model, ServingModel? contractWith)
+    /// <summary>
+    /// The registry's current version; when it is refused (published and counted like a refused swap), the newest of
+    /// the versions that were current before it that passes, so a restart keeps serving what the running worker
+    /// kept serving. Throws when none passes.
+    /// </summary>
+    private async Task<ServingModel> LoadCurrentAsync()
     {
-        model.VerifySha256();
-        var detector = Open(model.ModelPath);
-        var loaded = new ServingModel(detector, model.Name, model.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), model);
+        var pointer = Registry!.Pointer(RegistryName!) ?? throw new InspectionInputException($"The registry {Registry.Root} has no current version of '{RegistryName}'; promote one with 'inspection models promote'.");
+        var reasons = new List<string>();
+        foreach (var version in pointer.Previous.Prepend(pointer.Version))
+        {
+            try
+            {
+                var loaded = await LoadCheckedAsync(Registry.Get(RegistryName!, version), contractWith: null).ConfigureAwait(false);
+                if (version != pointer.Version)
+                {
+                    RefusedAtStart = pointer.Version;
+                    _logger.LogWarning("Serving {Model}, which was current before: the registry's current version {Current} was refused.", loaded, pointer.Version);
+                }
+
+                return loaded;
+            }
+            catch (Exception e) when (IsRefusal(e))
+            {
+                reasons.Add(Refuse(RegistryName!, version, null, e).Reason);
+            }
+        }
+
+        throw new InspectionInputException($"no version of '{RegistryName}' in {Registry.Root} may serve: {string.Join(" ", reasons)}");
+    }
+
+    /// <summary>
+    /// Loads a registered version after every check (see the class summary), timing each in
+    /// inspection_model_check_seconds; the caller owns the result. Throws with the reason when a check fails.
+    /// </summary>
+    private async Task<ServingModel> LoadCheckedAsync(RegisteredModel model, ServingModel? contractWith)
+    {
+        var who = $"{model.Name} version {model.Version}";
+        var folder = Directory.CreateTempSubdirectory("inspection-candidate-"); // mode 0700: the copy is the worker's alone
+        var copy = Path.Combine(folder.FullName, RegisteredModel.ModelFile);
+        try
+        {
+            await Task.Run(() =>
+            {
+                var sha256 = model.Card.Sha256;
+                if (_publicKey is not null)
+                {
+                    var clock = Stopwatch.StartNew();
+                    try
+                    {
+                        sha256 = ModelSignature.Verify(model, _publicKey)[RegisteredModel.ModelFile];
+                    }
+                    finally
+                    {
+                        metrics.ModelChecks.WithLabels("signature").Observe(clock.Elapsed.TotalSeconds);
+                    }
+                }
+
+                model.CopyModel(copy, sha256);
+            }).ConfigureAwait(false);
+
+            var configured = options.Value.Model;
+            var started = Stopwatch.StartNew();
+            try
+            {
+                var size = contractWith is null ? ((int, int)?)null : (contractWith.Info.InputWidth, contractWith.Info.InputHeight);
+                await CandidateCheck.CheckAsync(new CandidateCheck.Request(copy, model.HasGoldenSet ? model.GoldenPath : null, size, rules.ClassesNamed, configured.ImageSize, configured.Nms), configured.CheckTimeout).ConfigureAwait(false);
+            }
+            catch (InspectionInputException e)
+            {
+                throw new InspectionInputException($"{who}, checked in a separate process: {e.Message.Replace(copy, model.ModelPath, StringComparison.Ordinal)}", e);
+            }
+
+            metrics.ModelChecks.WithLabels("process").Observe(started.Elapsed.TotalSeconds);
+            started.Restart();
+            var loaded = await Task.Run(() => Load(model, copy, contractWith)).ConfigureAwait(false);
+            metrics.ModelChecks.WithLabels("load").Observe(started.Elapsed.TotalSeconds);
+            return loaded;
+        }
+        finally
+        {
+            folder.Delete(recursive: true); // loaded or not: ONNX Runtime holds the model in memory
+        }
+    }
+
+    /// <summary>Loads the checked copy on the configured providers and checks contract and golden set there (a GPU may compute differently).</summary>
+    private ServingModel Load(RegisteredModel model, string copy, ServingModel? contractWith)
+    {
+        YoloDetector detector;
+        try
+        {
+            detector = Open(copy);
+        }
+        catch (InspectionInputException e)
+        {
+            throw new InspectionInputException(e.Message.Replace(copy, model.ModelPath, StringComparison.Ordinal), e);
+        }
+
+        var loaded = new ServingModel(detector, model.Name, model.Version.ToString(CultureInfo.InvariantCulture), model);
         try
         {
             CheckContract(loaded, contractWith);
@@ -163,7 +277,7 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
                 var failures = GoldenCheck.Run(detector, GoldenSet.Load(model.GoldenPath));
                 if (failures.Count > 0)
                 {
-                    throw new InspectionInputException($"{model.Name} version {model.Version} fails its golden set: {string.Join("; ", failures)}");
+                    throw new InspectionInputException($"{model.Name} version {model.Version} fails its golden set on {detector.Provider}: {string.Join("; ", failures)}");
                 }
             }
 
@@ -193,6 +307,7 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             await shadow.Candidate.DisposeAsync().ConfigureAwait(false);
         }
 
+        _publicKey?.Dispose();
         _swapping.Dispose();
         _inUse.Dispose();
     }
@@ -215,9 +330,9 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
     /// <summary>The same input size as the serving model, and every class the rules name.</summary>
     private void CheckContract(ServingModel candidate, ServingModel? contractWith)
     {
-        if (contractWith is not null && (candidate.Info.InputWidth, candidate.Info.InputHeight) != (contractWith.Info.InputWidth, contractWith.Info.InputHeight))
+        if (contractWith is not null)
         {
-            throw new InspectionInputException($"{candidate} takes {candidate.Info.InputWidth}x{candidate.Info.InputHeight} images, the serving model {contractWith.Info.InputWidth}x{contractWith.Info.InputHeight}.");
+            CandidateCheck.RequireInputSize(candidate.ToString(), candidate.Info, (contractWith.Info.InputWidth, contractWith.Info.InputHeight));
         }
 
         rules.Check(candidate.Info.Names, options.Value.Cameras.Select(c => c.Id).ToList());
@@ -250,11 +365,21 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
         Volatile.Write(ref _serving, model);
     }
 
+    /// <summary>What a failed check throws: the user's or the model's fault, never a bug of the worker's.</summary>
+    private static bool IsRefusal(Exception e) => e is InspectionInputException or OnnxRuntimeException or IOException or UnauthorizedAccessException;
+
+    /// <summary>Counts, logs and publishes a refused candidate.</summary>
+    private ModelEvent Refuse(string name, int version, string? serving, Exception e)
+    {
+        metrics.ModelSwaps.WithLabels("refused").Inc();
+        return Raise(new ModelEvent("refused", name, version.ToString(CultureInfo.InvariantCulture), serving, e.Message));
+    }
+
     private ModelEvent Raise(ModelEvent change)
     {
         if (change.Event == "refused")
         {
-            _logger.LogError("Model {Name} version {Version} refused; {Previous} keeps serving: {Reason}", change.Name, change.Version, change.Previous, change.Reason);
+            _logger.LogError("Model {Name} version {Version} refused; {Serving}: {Reason}", change.Name, change.Version, change.Previous is { } previous ? $"version {previous} keeps serving" : "at start", change.Reason);
         }
         else
         {
