@@ -35,16 +35,16 @@ internal static class SecretFile
         }
     }
 
-    /// <summary>Writes a temporary file readable by its owner only, then moves it in place: never half a file, never readable by others.</summary>
+    /// <summary>Writes a temporary file readable by its owner only from its creation, then moves it in place: never half a file, never readable by others.</summary>
     public static void Save<T>(string path, T value)
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(folder);
         var temporary = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(value, Json));
-        if (!OperatingSystem.IsWindows())
+        File.Delete(temporary); // left by a run that died: created anew below
+        using (var file = OwnerOnlyFile.Create(temporary))
         {
-            File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            file.Write(JsonSerializer.SerializeToUtf8Bytes(value, Json));
         }
 
         File.Move(temporary, path, overwrite: true);

@@ -157,12 +157,11 @@ internal static class AccessCommands
         return Console.In.ReadLine() ?? throw new InspectionInputException("no password on standard input");
     }
 
+    /// <summary>A password file replaces the old one whole, readable by its owner only from its creation.</summary>
     private static void WriteOwnerOnly(string path, string text)
     {
-        File.WriteAllText(path, text);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
+        File.Delete(path);
+        using var file = new StreamWriter(OwnerOnlyFile.Create(path));
+        file.Write(text);
     }
 }

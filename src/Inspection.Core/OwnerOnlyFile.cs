@@ -1,7 +1,7 @@
-namespace Inspection.Models;
+namespace Inspection.Core;
 
-/// <summary>New files only their owner can read: private keys, and the private copies of models being checked.</summary>
-internal static class OwnerOnlyFile
+/// <summary>New files only their owner can read: private keys, password hashes, command keys, private copies of models being checked.</summary>
+public static class OwnerOnlyFile
 {
     /// <summary>Creates <paramref name="path"/> (failing if it exists) with mode 0600 from the start, never readable by others even for a moment.</summary>
     public static FileStream Create(string path)
