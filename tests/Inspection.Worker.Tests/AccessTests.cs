@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Inspection.TestSupport;
+using static Inspection.TestSupport.Waiting;
 using MQTTnet;
 
 namespace Inspection.Worker.Tests;
@@ -182,13 +183,4 @@ public sealed class AccessTests
     private static List<JsonNode> Audits(MqttSubscriber watcher) =>
         [.. watcher.Snapshot().Where(m => m.Topic == $"{Line}/service/audit").Select(m => JsonNode.Parse(m.Payload)!)];
 
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 }

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Inspection.Core;
 using Inspection.TestSupport;
+using static Inspection.TestSupport.Waiting;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Inspection.Worker.Tests;
@@ -277,13 +278,4 @@ public sealed class FaultCampaignTests
         _ => new string((char)random.Next('a', 'z'), random.Next(1, 40)),
     };
 
-    private static async Task WaitUntil(Func<bool> condition, string what, TimeSpan timeout)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < timeout, $"timed out waiting for {what}");
-            await Task.Delay(100);
-        }
-    }
 }

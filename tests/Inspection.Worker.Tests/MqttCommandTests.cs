@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Inspection.TestSupport;
+using static Inspection.TestSupport.Waiting;
 using Inspection.Worker.Control;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -78,15 +79,6 @@ public sealed class MqttCommandTests
         await WaitUntil(() => replies.Snapshot().Count(m => m.Topic.EndsWith("/result", StringComparison.Ordinal)) > before + 5, "results after the commands");
     }
 
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 
     private static void Run(string file, params string[] args)
     {

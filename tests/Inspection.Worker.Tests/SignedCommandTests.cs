@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Inspection.Access;
 using Inspection.TestSupport;
+using static Inspection.TestSupport.Waiting;
 using Inspection.Worker.Control;
 
 namespace Inspection.Worker.Tests;
@@ -111,13 +112,4 @@ public sealed class SignedCommandTests
     private static List<JsonNode> Results(MqttSubscriber client) =>
         [.. client.Snapshot().Where(m => m.Topic.EndsWith("/result", StringComparison.Ordinal)).Select(m => JsonNode.Parse(m.Payload)!)];
 
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 }

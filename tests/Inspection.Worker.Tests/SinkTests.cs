@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Inspection.Core;
 using Inspection.TestSupport;
+using static Inspection.TestSupport.Waiting;
 using Inspection.Messaging.Sparkplug;
 using Inspection.Worker.Observability;
 using Inspection.Worker.Output;
@@ -33,7 +34,7 @@ public sealed class SinkTests
                 services.Replace(ServiceDescriptor.Singleton<TimeProvider>(new FixedClock(PublishTime)));
             }))
         {
-            await WaitUntil(() => recording.Results.Count(r => r.Sequence > 0) == 2 * frames, $"{2 * frames} results");
+            await WaitUntil(() => recording.Results.Count(r => r.Sequence > 0) == 2 * frames, $"{2 * frames} results", TimeSpan.FromSeconds(60));
             await worker.StopAsync();
             Assert.Contains(worker.Lines, l => l.Contains($"Camera demo: {frames} frames taken for inspection, {frames} results published", StringComparison.Ordinal));
         }
@@ -48,7 +49,7 @@ public sealed class SinkTests
 
         // The JSON sink: the same messages as before the seam (snapshot), times and inference milliseconds aside, and
         // the identity fields of schema 2 (id, run; the snapshot's schemaVersion was bumped from 1 with them); the schema holds.
-        await WaitUntil(() => subscriber.Snapshot().Count == 2 * frames, "every JSON result at the subscriber");
+        await WaitUntil(() => subscriber.Snapshot().Count == 2 * frames, "every JSON result at the subscriber", TimeSpan.FromSeconds(60));
         var schema = JsonSchema.FromFile(Path.Combine(SharedData.RepositoryRoot, "docs", "schemas", "inspection-result.schema.json"));
         var snapshot = File.ReadAllLines(Path.Combine(SharedData.RepositoryRoot, "tests", "Inspection.Worker.Tests", "Snapshots", "demo-results.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
         var published = subscriber.Snapshot().Where(m => m.Topic.EndsWith("/demo/result", StringComparison.Ordinal)).Select(m => JsonNode.Parse(m.Payload)!.AsObject()).ToList();
@@ -80,7 +81,7 @@ public sealed class SinkTests
         await using var worker = await InProcessWorker.StartAsync(
             InProcessSettings.Demo(folder, broker.Port, cameras: ["cam1", "cam2"], fps: 20),
             services => services.AddSingleton<IResultSink>(stalled));
-        await WaitUntil(() => subscriber.Snapshot().Count >= 40, "results flowing");
+        await WaitUntil(() => subscriber.Snapshot().Count >= 40, "results flowing", TimeSpan.FromSeconds(60));
 
         // For four seconds the stalled sink takes nothing: the JSON results go on at the cameras' rate.
         var before = subscriber.Snapshot().Count;
@@ -97,7 +98,7 @@ public sealed class SinkTests
         // Unstalled, it takes the newest items again.
         stalled.Open.Set();
         var taken = stalled.Items.Count;
-        await WaitUntil(() => stalled.Items.Count > taken + 20, "the sink taking items again");
+        await WaitUntil(() => stalled.Items.Count > taken + 20, "the sink taking items again", TimeSpan.FromSeconds(60));
     }
 
     [Fact]
@@ -122,7 +123,7 @@ public sealed class SinkTests
         var metrics = worker.Get<WorkerMetrics>();
         int Results() => json.Snapshot().Count;
         int Data() => scada.Snapshot().Count(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal));
-        await WaitUntil(() => Results() >= 40 && Data() >= 40, "both outputs flowing");
+        await WaitUntil(() => Results() >= 40 && Data() >= 40, "both outputs flowing", TimeSpan.FromSeconds(60));
 
         // The SCADA broker hangs: the JSON results go on at the cameras' rate; Sparkplug holds its data in its buffer, which drops the oldest.
         scadaBroker.Pause();
@@ -131,15 +132,15 @@ public sealed class SinkTests
         await Task.Delay(TimeSpan.FromSeconds(5));
         var rate = (Results() - before) / watch.Elapsed.TotalSeconds;
         Assert.True(rate >= 0.8 * 40, $"JSON results at {rate:0.0}/s while the SCADA broker hung; the cameras deliver 40/s");
-        await WaitUntil(() => metrics.SinkItems.WithLabels("sparkplug", "dropped").Value > 0, "the Sparkplug buffer dropping its oldest items", worker);
+        await WaitUntil(() => metrics.SinkItems.WithLabels("sparkplug", "dropped").Value > 0, "the Sparkplug buffer dropping its oldest items", TimeSpan.FromSeconds(60), () => string.Join("\n", worker.Lines.TakeLast(30)));
         Assert.Equal(0, metrics.SinkItems.WithLabels("mqtt", "dropped").Value);
         var node = worker.Get<SinkFanOut>().Sinks.OfType<SparkplugSink>().Single();
         int Births() => worker.Lines.Count(l => l.Contains(" born (bdSeq", StringComparison.Ordinal));
         var births = Births();
         scadaBroker.Resume();
         var resumed = scada.Snapshot().Count;
-        await WaitUntil(() => node.IsLive && Births() > births, "a new Sparkplug session after the broker came back", worker);
-        await WaitUntil(() => scada.Snapshot().Skip(resumed).Count(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal)) > 40, "Sparkplug data again", worker);
+        await WaitUntil(() => node.IsLive && Births() > births, "a new Sparkplug session after the broker came back", TimeSpan.FromSeconds(60), () => string.Join("\n", worker.Lines.TakeLast(30)));
+        await WaitUntil(() => scada.Snapshot().Skip(resumed).Count(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal)) > 40, "Sparkplug data again", TimeSpan.FromSeconds(60), () => string.Join("\n", worker.Lines.TakeLast(30)));
 
         // The JSON broker hangs: Sparkplug goes on; the JSON results wait in the disk queue and all arrive afterwards.
         jsonBroker.Pause();
@@ -149,20 +150,11 @@ public sealed class SinkTests
         jsonBroker.Resume();
         await worker.StopAsync();
         var published = worker.Get<Inspection.Worker.Pipeline.CameraFeeds>().Sum(f => metrics.Camera(f.Id).Published);
-        await WaitUntil(() => json.Snapshot().Select(m => m.Topic + JsonNode.Parse(m.Payload)!["sequence"]).Distinct().Count() >= published, $"all {published} JSON results after the broker came back");
+        await WaitUntil(() => json.Snapshot().Select(m => m.Topic + JsonNode.Parse(m.Payload)!["sequence"]).Distinct().Count() >= published, $"all {published} JSON results after the broker came back", TimeSpan.FromSeconds(60));
     }
 
     private static System.Text.Json.JsonElement JsonDocument(JsonNode node) => System.Text.Json.JsonDocument.Parse(node.ToJsonString()).RootElement;
 
-    private static async Task WaitUntil(Func<bool> condition, string what, InProcessWorker? worker = null)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), $"timed out waiting for {what}\n{string.Join("\n", worker?.Lines.TakeLast(30) ?? [])}");
-            await Task.Delay(50);
-        }
-    }
 
     /// <summary>A clock that always says the same time: publish times in a snapshot.</summary>
     private sealed class FixedClock(DateTimeOffset now) : TimeProvider

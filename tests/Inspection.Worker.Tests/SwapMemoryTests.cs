@@ -55,32 +55,45 @@ public sealed class SwapMemoryTests(ITestOutputHelper output)
         }
 
         await LevelAsync();
-        var (heapBefore, rssBefore) = await LevelAsync();
-
-        // Every model seen serving stays referenced here: a replaced model that is not disposed then keeps its
-        // native memory (were it unreachable, its session's finalizer would free it at some later collection and
-        // hide the fault), so only disposing it gives the memory back.
-        var seen = new List<ServingModel>();
-        for (var i = 0; i < 20; i++)
-        {
-            await SwapTo(i % 2 == 0 ? 2 : 1);
-            seen.Add(host.Serving);
-        }
-
-        var (heapAfter, rssAfter) = await LevelAsync();
-        GC.KeepAlive(seen);
 
         // The resident size of one more loaded model: the unit the growth is judged by.
         long oneModel;
+        var (_, rssBase) = await LevelAsync();
         await using (YoloDetector.Open(new DetectorOptions { ModelPath = model, Providers = [ExecutionProvider.Cpu] }))
         {
-            oneModel = Measure().Rss - rssAfter;
+            oneModel = Measure().Rss - rssBase;
         }
 
-        output.WriteLine($"20 swaps: managed heap {heapBefore / 1e6:0.00} MB -> {heapAfter / 1e6:0.00} MB; resident {rssBefore / 1e6:0.0} MB -> {rssAfter / 1e6:0.0} MB ({(rssAfter - rssBefore) / 1e6:+0.0;-0.0} MB); one more loaded model: {oneModel / 1e6:0.0} MB");
-        Assert.True(heapAfter <= heapBefore * 1.1, $"the managed heap grew from {heapBefore} to {heapAfter} bytes over 20 swaps");
         Assert.True(oneModel > 0, $"one more loaded model added {oneModel} bytes");
-        Assert.True(rssAfter - rssBefore < oneModel, $"the resident size grew by {(rssAfter - rssBefore) / 1e6:0.0} MB over 20 swaps; one loaded model is {oneModel / 1e6:0.0} MB");
+
+        // Every model seen serving stays referenced here: a replaced model that is not disposed then keeps its
+        // native memory (were it unreachable, its session's finalizer would free it at some later collection and
+        // hide the fault), so only disposing it gives the memory back. Up to three rounds of 20 swaps: native
+        // allocators may take a few MB once, now and then (seen: 19 MB in one round on a fresh machine); a model
+        // left behind per swap costs every round 20 models.
+        var seen = new List<ServingModel>();
+        var (heapBefore, rssBefore) = await LevelAsync();
+        var (heapAfter, rssAfter) = (heapBefore, rssBefore);
+        for (var round = 1; round <= 3; round++)
+        {
+            (heapBefore, rssBefore) = await LevelAsync();
+            for (var i = 0; i < 20; i++)
+            {
+                await SwapTo(i % 2 == 0 ? 2 : 1);
+                seen.Add(host.Serving);
+            }
+
+            (heapAfter, rssAfter) = await LevelAsync();
+            output.WriteLine($"round {round}, 20 swaps: managed heap {heapBefore / 1e6:0.00} MB -> {heapAfter / 1e6:0.00} MB; resident {rssBefore / 1e6:0.0} MB -> {rssAfter / 1e6:0.0} MB ({(rssAfter - rssBefore) / 1e6:+0.0;-0.0} MB); one more loaded model: {oneModel / 1e6:0.0} MB");
+            if (rssAfter - rssBefore < oneModel && heapAfter <= heapBefore * 1.1)
+            {
+                break;
+            }
+        }
+
+        GC.KeepAlive(seen);
+        Assert.True(heapAfter <= heapBefore * 1.1, $"the managed heap grew from {heapBefore} to {heapAfter} bytes over 20 swaps");
+        Assert.True(rssAfter - rssBefore < oneModel, $"the resident size grew by {(rssAfter - rssBefore) / 1e6:0.0} MB over 20 swaps in each of three rounds; one loaded model is {oneModel / 1e6:0.0} MB");
     }
 
     /// <summary>

@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
 using Inspection.Core;
 using Inspection.TestSupport;
+using static Inspection.TestSupport.Waiting;
 using Inspection.Worker.Control;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -55,13 +55,4 @@ public sealed class TriggerDeskTests
         Assert.All(refusals, r => Assert.False((bool)r["ok"]!));
     }
 
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 }
