@@ -93,7 +93,7 @@ internal static class InProcessSettings
 {
     public static string DemoPictures => Path.Combine(SharedData.RepositoryRoot, "models", "workpiece-crack", "demo");
 
-    /// <param name="brokerPort">A real broker's port; null for none (the embedded broker is then not started either: results go nowhere but the sinks).</param>
+    /// <param name="brokerPort">The broker the worker publishes to (Inspection:Mqtt:Host is 127.0.0.1; tests that want the embedded broker remove the host).</param>
     public static Dictionary<string, string> Demo(TempFolder folder, int brokerPort, IReadOnlyList<string> cameras, double fps = 10, bool loop = true)
     {
         var settings = new Dictionary<string, string>
