@@ -54,7 +54,23 @@ public sealed class PublisherTests : IDisposable
         using var broker = ServerProcess.Mosquitto(_folder.Path);
         await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/result");
         using var mosquittoSub = new MosquittoSub(broker.Port, "inspection/plant1/lineA/+/result");
-        await Task.Delay(500); // mosquitto_sub subscribes
+        // Both subscribed before the first result: a probe on the same filter is published until both print it, then forgotten.
+        await WaitUntil(() =>
+        {
+            subscriber.PublishAsync("inspection/plant1/lineA/probe/result", "probe").GetAwaiter().GetResult();
+            Thread.Sleep(100);
+            return mosquittoSub.Count > 0 && subscriber.Snapshot().Count > 0;
+        }, TimeSpan.FromSeconds(30), "mosquitto_sub and the MQTTnet subscriber to subscribe");
+        await Task.Delay(300); // probes still on their way
+        lock (subscriber.Messages)
+        {
+            subscriber.Messages.Clear();
+        }
+
+        lock (mosquittoSub.Lines)
+        {
+            mosquittoSub.Lines.Clear();
+        }
 
         await using (var publisher = new MqttSession(Options(broker.Port)))
         {
