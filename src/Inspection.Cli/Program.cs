@@ -36,3 +36,8 @@ catch (InspectionInputException e)
     Console.Error.WriteLine($"inspection: {e.Message}");
     return ExitCodes.UserError;
 }
+catch (Exception e) when (NativeLibraries.Explain(e) is { } missing)
+{
+    Console.Error.WriteLine($"inspection: {missing}");
+    return ExitCodes.UserError;
+}

@@ -19,6 +19,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using Prometheus;
 
@@ -111,21 +112,37 @@ public static class WorkerApp
         }
 
         var (options, problems) = WorkerConfiguration.Read(builder.Configuration);
+        if (problems.Count == 0)
+        {
+            problems.AddRange(DataFolders.Problems(options));
+        }
+
         if (problems.Count > 0)
         {
             return (null, problems);
         }
 
+        // OpenCV's native library and what it needs (GTK, libatomic) are loaded now, so that a system that lacks one
+        // says so in one line before anything starts, not from every camera's thread.
+        _ = OpenCvSharp.Cv2.GetVersionString();
         if (options.Cameras.Count == 0)
         {
             options.Cameras.Add(DemoCamera());
         }
 
-        builder.Logging.ClearProviders().AddSimpleConsole(o =>
+        // One line per event by default; Logging:Console:FormatterName=json gives JSON lines for Loki or ELK. These
+        // defaults come first so that Logging:Console:FormatterOptions in the configuration override them.
+        builder.Services.Configure<SimpleConsoleFormatterOptions>(o =>
         {
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
+        builder.Services.Configure<JsonConsoleFormatterOptions>(o =>
+        {
+            o.UseUtcTimestamp = true;
+            o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+        });
+        builder.Logging.ClearProviders().AddConsole();
         builder.WebHost.UseUrls(options.Http.Url);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
         AddServices(builder.Services, options);
@@ -191,6 +208,7 @@ public static class WorkerApp
     /// <summary>A start-up failure a user can fix, in one line; null for anything else (which then shows its stack).</summary>
     private static string? Explain(Exception e) => e switch
     {
+        _ when NativeLibraries.Explain(e) is { } missing => missing,
         InspectionInputException input => input.Message,
 
         // A framework section (Logging:Console, Kestrel, ...) with a value its options cannot take, found as the host is built.

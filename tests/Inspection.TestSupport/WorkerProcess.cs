@@ -119,7 +119,7 @@ public sealed class WorkerProcess : IDisposable
             throw new TimeoutException($"The worker did not stop within {timeout} of SIGTERM:\n{string.Join("\n", Lines.TakeLast(40))}");
         }
 
-        _process.WaitForExit(); // flushes the output events
+        DrainOutput();
         return _process.ExitCode;
     }
 
@@ -131,7 +131,7 @@ public sealed class WorkerProcess : IDisposable
             throw new TimeoutException($"The worker did not exit within {timeout}:\n{string.Join("\n", Lines.TakeLast(40))}");
         }
 
-        _process.WaitForExit();
+        DrainOutput();
         return _process.ExitCode;
     }
 
@@ -151,6 +151,24 @@ public sealed class WorkerProcess : IDisposable
         {
             Kill();
             _process.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Waits for the output events to reach the end of the pipes, but not forever: a child the worker started (ffmpeg,
+    /// a model check) that inherited the pipes and outlived it would hold them open, and the parameterless
+    /// WaitForExit with it.
+    /// </summary>
+    private void DrainOutput()
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            _process.WaitForExitAsync(limit.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            Add("(test: the worker's output pipes were still open 10 s after it exited; its last lines may be missing)");
         }
     }
 

@@ -16,6 +16,8 @@ namespace Inspection.Worker.Configuration;
 /// </summary>
 public static class WorkerConfiguration
 {
+    private static readonly string[] LogFormats = ["simple", "json", "systemd"];
+
     public static (InspectionOptions Options, List<string> Problems) Read(IConfiguration configuration)
     {
         var problems = new List<string>();
@@ -76,6 +78,13 @@ public static class WorkerConfiguration
                     problems.Add($"{path}: '{value}' is not a log level: one of {string.Join(", ", Enum.GetNames<LogLevel>())}.");
                 }
             }
+        }
+
+        // An unknown formatter name would leave the console silent.
+        var formatter = configuration.GetSection("Logging:Console:FormatterName");
+        if (formatter.Value is { Length: > 0 } name && !LogFormats.Contains(name, StringComparer.OrdinalIgnoreCase))
+        {
+            problems.Add($"{formatter.Path}: '{name}' is not a console log format: one of {string.Join(", ", LogFormats)}.");
         }
     }
 
