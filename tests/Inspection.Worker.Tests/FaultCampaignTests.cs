@@ -194,10 +194,10 @@ public sealed class FaultCampaignTests
         using var folder = new TempFolder();
         var volume = Directory.CreateDirectory(folder.File("volume")).FullName;
         var evidence = Directory.CreateDirectory(folder.File("evidence")).FullName;
-        var mounted = Run("mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs", volume);
+        var mounted = Shell.Run("mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs", volume);
         Skip.If(mounted != 0 && !SharedData.InCi, "cannot mount a small tmpfs here (not root?)");
         Assert.Equal(0, mounted);
-        Assert.Equal(0, Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", evidence));
+        Assert.Equal(0, Shell.Run("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", evidence));
         try
         {
             using var broker = ServerProcess.Mosquitto(folder.Path);
@@ -229,16 +229,9 @@ public sealed class FaultCampaignTests
         }
         finally
         {
-            Run("umount", "-l", volume);
-            Run("umount", "-l", evidence);
+            Shell.Run("umount", "-l", volume);
+            Shell.Run("umount", "-l", evidence);
         }
-    }
-
-    private static int Run(string file, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        process.WaitForExit();
-        return process.ExitCode;
     }
 
     private static List<long> Sequences(MqttSubscriber subscriber, string camera) =>
