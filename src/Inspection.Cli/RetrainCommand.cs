@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using Inspection.Core;
-using Inspection.Messaging;
 using Inspection.Retraining;
 using Microsoft.Extensions.Logging;
 
@@ -10,7 +9,7 @@ namespace Inspection.Cli;
 /// <summary>
 /// <c>inspection retrain</c>: one run (for a cron job or a Kubernetes CronJob), or with --schedule a service
 /// that runs on a cron schedule. Each run writes report.json and report.md, and with --mqtt-host publishes
-/// its summary on {prefix}/{site}/{line}/service/retrain.
+/// its summary on {prefix}/{site}/{line}/service/retrain (and each epoch's on .../service/training).
 /// </summary>
 internal static class RetrainCommand
 {
@@ -32,14 +31,11 @@ internal static class RetrainCommand
         var output = new Option<string>("--out") { Description = "Run folders go below this.", DefaultValueFactory = _ => "runs/retrain" };
         var signKey = new Option<string?>("--sign-key") { Description = "A private key file (PKCS#8 PEM from 'models keygen'): sign the version this run registers; the current version must be signed by it." };
         var schedule = new Option<string?>("--schedule") { Description = "A cron expression (\"0 2 * * *\", or six fields with seconds): keep running and retrain on this schedule." };
-        var mqttHost = new Option<string?>("--mqtt-host") { Description = "Publish each run's summary to this broker." };
-        var mqttPort = new Option<int>("--mqtt-port") { DefaultValueFactory = _ => 1883 };
-        var site = new Option<string>("--site") { DefaultValueFactory = _ => "site" };
-        var line = new Option<string>("--line") { DefaultValueFactory = _ => "line" };
         var command = new Command("retrain", "Fine-tune the registry's current model on collected evidence, compare on a fixed holdout, register, and promote if not worse.")
         {
-            registry, name, data, evidence, pseudo, holdout, epochs, batch, device, margin, optimizer, lr0, warmup, output, signKey, schedule, mqttHost, mqttPort, site, line,
+            registry, name, data, evidence, pseudo, holdout, epochs, batch, device, margin, optimizer, lr0, warmup, output, signKey, schedule,
         };
+        TrainingTelemetry.Options.ToList().ForEach(command.Options.Add);
         command.SetAction(async (parse, cancel) =>
         {
             var options = new RetrainOptions
@@ -60,40 +56,36 @@ internal static class RetrainCommand
                 WarmupEpochs = parse.GetValue(warmup),
                 SignKey = parse.GetValue(signKey),
             };
-            var mqtt = parse.GetValue(mqttHost) is { } host ? new MqttOptions { Host = host, Port = parse.GetValue(mqttPort), Site = parse.GetValue(site)!, Line = parse.GetValue(line)!, ClientId = $"inspection-retrain-{Environment.ProcessId}", Queue = new DiskQueueOptions { Directory = Path.Combine(options.Output, ".mqtt-queue") } } : null;
             using var loggers = Logging.Create(verbose: true);
             var logger = loggers.CreateLogger("Inspection.Retraining");
+            await using var telemetry = TrainingTelemetry.Start(parse, options.Device, Path.Combine(options.Output, ".mqtt-queue"), logger);
             if (parse.GetValue(schedule) is not { } cron)
             {
-                var report = await RunOnceAsync(options, mqtt, logger, cancel);
+                var report = await RunOnceAsync(options, telemetry, logger, cancel);
                 Console.WriteLine(JsonSerializer.Serialize(report));
                 return ExitCodes.Success;
             }
 
-            await new RetrainSchedule(cron).RunAsync(run => RunOnceAsync(options, mqtt, logger, run), logger, cancel);
+            await new RetrainSchedule(cron).RunAsync(run => RunOnceAsync(options, telemetry, logger, run), logger, cancel);
             return ExitCodes.Success;
         });
         return command;
     }
 
-    private static async Task<RetrainReport> RunOnceAsync(RetrainOptions options, MqttOptions? mqtt, ILogger logger, CancellationToken cancel)
+    private static async Task<RetrainReport> RunOnceAsync(RetrainOptions options, TrainingTelemetry telemetry, ILogger logger, CancellationToken cancel)
     {
-        var report = await new Retrainer(options, logger).RunAsync(cancel);
-        if (mqtt is not null)
+        RetrainReport report;
+        try
         {
-            await using var publisher = new MqttSession(mqtt, logger);
-            publisher.Start();
-            await publisher.EnqueueAsync(new OutboundMessage
-            {
-                Topic = publisher.Topics.ServiceEvent("retrain"),
-                Payload = JsonSerializer.SerializeToUtf8Bytes(new { report.Name, current = report.Current, candidate = report.Candidate, report.Promoted, report.Decision, report.RunFolder, durationSeconds = Math.Round(report.Duration.TotalSeconds, 1) }),
-            }, cancel);
-            if (!await publisher.FlushAsync(TimeSpan.FromSeconds(15)))
-            {
-                logger.LogWarning("The retraining summary did not reach the broker {Host}:{Port}; it waits in {Queue}.", mqtt.Host, mqtt.Port, mqtt.Queue.Directory);
-            }
+            report = await new Retrainer(options, logger, telemetry.Observe).RunAsync(cancel);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            telemetry.RunEnded("failed", new { options.Name, promoted = false, decision = $"failed: {e.Message}" });
+            throw;
         }
 
+        telemetry.RunEnded(report.Promoted ? "promoted" : "kept", new { report.Name, current = report.Current, candidate = report.Candidate, report.Promoted, report.Decision, report.RunFolder, durationSeconds = Math.Round(report.Duration.TotalSeconds, 1) });
         return report;
     }
 }

@@ -30,7 +30,8 @@ internal static class TrainingCommands
         var optimizer = new Option<string>("--optimizer") { Description = "auto, SGD or AdamW.", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
         var command = new Command("train", "Train or fine-tune a YOLOv8 detector.") { data, model, epochs, imgsz, batch, device, output, weights, resume, optimizer, seed };
-        command.SetAction((parse, cancel) =>
+        TrainingTelemetry.Options.ToList().ForEach(command.Options.Add);
+        command.SetAction(async (parse, cancel) =>
         {
             var options = new TrainOptions
             {
@@ -52,9 +53,14 @@ internal static class TrainingCommands
             }
 
             using var loggers = Logging.Create(verbose: true);
+            var logger = loggers.CreateLogger("Inspection.Training");
+            await using var telemetry = TrainingTelemetry.Start(parse, options.Device, Path.Combine(options.Output, ".mqtt-queue"), logger);
             var progress = new ProgressLine();
-            var results = new Trainer(options, loggers.CreateLogger("Inspection.Training"), p => progress.Show(
-                $"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches}  box {p.Loss.Box:0.000} cls {p.Loss.Class:0.000} dfl {p.Loss.Dfl:0.000}  {p.ImagesPerSecond:0.0} img/s  ETA {p.Eta:hh\\:mm\\:ss}")).Train(cancel);
+            var results = new Trainer(options, logger, p =>
+            {
+                telemetry.Observe(p);
+                progress.Show($"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches}  box {p.Loss.Box:0.000} cls {p.Loss.Class:0.000} dfl {p.Loss.Dfl:0.000}  {p.ImagesPerSecond:0.0} img/s  ETA {p.Eta:hh\\:mm\\:ss}");
+            }).Train(cancel);
             progress.Done();
             if (results.Count > 0)
             {
@@ -62,7 +68,7 @@ internal static class TrainingCommands
                 Console.WriteLine($"{results.Count} epochs: mAP50 {last.MAP50:0.000}, mAP50-95 {last.MAP50To95:0.000}; weights in {Path.Combine(options.Output, "weights")}");
             }
 
-            return Task.FromResult(ExitCodes.Success);
+            return ExitCodes.Success;
         });
         return command;
     }

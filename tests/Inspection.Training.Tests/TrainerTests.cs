@@ -104,6 +104,70 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task Training_serves_its_progress_as_metrics_while_it_runs_and_publishes_each_epoch_over_mqtt()
+    {
+        var data = TinyDataset(["square"]);
+        using var broker = ServerProcess.Mosquitto(_folder.Path);
+        using var subscriber = new MosquittoSub(broker.Port, "inspection/site/line/service/training", "training-sub");
+        await Waiting.WaitUntil(
+            () =>
+            {
+                using var probe = System.Diagnostics.Process.Start("mosquitto_pub", ["-h", "127.0.0.1", "-p", broker.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "inspection/site/line/service/training", "-m", "probe"])!;
+                probe.WaitForExit();
+                return subscriber.Count > 0;
+            },
+            "mosquitto_sub subscribed",
+            TimeSpan.FromSeconds(20));
+
+        var port = ServerProcess.FreePort();
+        var run = CliRunner.RunAsync("train", "--data", data, "--epochs", "4", "--imgsz", "64", "--batch", "6", "--out", _folder.File("observed"),
+            "--metrics-url", $"http://127.0.0.1:{port}", "--mqtt-host", "127.0.0.1", "--mqtt-port", broker.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        // Scraped while it runs, as Prometheus would: the trainer's own series, in valid exposition format.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        string? scraped = null;
+        while (!run.IsCompleted)
+        {
+            try
+            {
+                var text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"));
+                if (text.Contains("\ninspection_training_epoch 1", StringComparison.Ordinal) || text.Contains("\ninspection_training_epoch 2", StringComparison.Ordinal))
+                {
+                    scraped = text;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet, or already gone
+            }
+
+            await Task.Delay(20);
+        }
+
+        var result = await run;
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.NotNull(scraped);
+        foreach (var series in new[] { "inspection_training_epochs 4", "inspection_training_loss{split=\"train\",loss=\"box\"}", "inspection_training_images_per_second", "inspection_training_eta_seconds", "inspection_training_device_memory_bytes{device=\"", "inspection_training_map50 " })
+        {
+            Assert.Contains(series, scraped, StringComparison.Ordinal);
+        }
+
+        var check = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("promtool", ["check", "metrics"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true })!;
+        await check.StandardInput.WriteAsync(scraped);
+        check.StandardInput.Close();
+        var complaints = await check.StandardError.ReadToEndAsync() + await check.StandardOutput.ReadToEndAsync();
+        await check.WaitForExitAsync();
+        Assert.True(check.ExitCode == 0, complaints);
+
+        // One summary per epoch, in order, with the figures results.csv has.
+        await Waiting.WaitUntil(() => subscriber.Count >= 5, "four epoch summaries", TimeSpan.FromSeconds(20));
+        var epochs = subscriber.Lines.Where(l => !l.EndsWith(" probe", StringComparison.Ordinal)).Select(l => System.Text.Json.JsonDocument.Parse(l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..]).RootElement).ToList();
+        Assert.Equal([1, 2, 3, 4], epochs.Select(e => e.GetProperty("epoch").GetInt32()));
+        Assert.All(epochs, e => Assert.InRange(e.GetProperty("mAP50").GetDouble(), 0, 1));
+        Assert.All(epochs, e => Assert.True(e.GetProperty("loss").GetProperty("box").GetDouble() > 0));
+    }
+
+    [Fact]
     public async Task Train_val_and_export_work_from_the_command_line()
     {
         var data = TinyDataset(["square"]);

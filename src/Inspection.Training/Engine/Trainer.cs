@@ -13,8 +13,11 @@ using static TorchSharp.torch;
 
 namespace Inspection.Training.Engine;
 
-/// <summary>Where training is: for progress bars.</summary>
-public readonly record struct TrainingProgress(int Epoch, int Epochs, int Batch, int Batches, LossItems Loss, double ImagesPerSecond, TimeSpan Eta);
+/// <summary>
+/// Where training is, after every batch, and once more at the end of each epoch with its validation
+/// (<see cref="Validated"/>): the one event that progress bars, metrics and MQTT summaries are fed from.
+/// </summary>
+public readonly record struct TrainingProgress(int Epoch, int Epochs, int Batch, int Batches, LossItems Loss, double ImagesPerSecond, TimeSpan Eta, EpochResult? Validated = null);
 
 /// <summary>One finished epoch: the mean training loss and the validation figures, as a row of results.csv.</summary>
 public sealed record EpochResult(int Epoch, LossItems Loss, DetectionScores Validation, double LearningRate, TimeSpan Duration);
@@ -88,6 +91,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         var warmupIterations = options.WarmupEpochs > 0 ? Math.Max((int)Math.Round(options.WarmupEpochs * batches), 100) : -1; // none when asked for none, as Ultralytics
         var results = new List<EpochResult>();
         var lastStep = -1;
+        var current = default(TrainingProgress);
         for (var epoch = state.Epoch + 1; epoch < options.Epochs; epoch++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -126,7 +130,8 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
                     index++;
                     var rate = seen / started.Elapsed.TotalSeconds;
                     var remaining = ((batches - index) + ((options.Epochs - epoch - 1) * batches)) * (started.Elapsed.TotalSeconds / index);
-                    progress?.Invoke(new TrainingProgress(epoch + 1, options.Epochs, index, batches, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), rate, TimeSpan.FromSeconds(remaining)));
+                    current = new TrainingProgress(epoch + 1, options.Epochs, index, batches, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), rate, TimeSpan.FromSeconds(remaining));
+                    progress?.Invoke(current);
                 }
             }
 
@@ -139,6 +144,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             var scores = Validator.Evaluate(ema.Model, validation, state.ImageSize, device, gridPath: Path.Combine(options.Output, "val_batch0_pred.png"));
             var result = new EpochResult(epoch + 1, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), scores, groups[0].LearningRate, started.Elapsed);
             results.Add(result);
+            progress?.Invoke(current with { Validated = result });
             AppendResults(result);
             Plotting.PlotResults(Path.Combine(options.Output, "results.csv"), Path.Combine(options.Output, "results.png"));
 
