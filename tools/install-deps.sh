@@ -23,6 +23,8 @@ test_packages=(
 packages=("${runtime_packages[@]}")
 if [ "$scope" = test ]; then
   packages+=("${test_packages[@]}")
+  # kubectl kustomize renders deploy/k8s for its tests; any kubectl will do (Debian's is 1.20, kustomize v2).
+  command -v kubectl >/dev/null || packages+=(kubernetes-client)
 fi
 
 missing=()
