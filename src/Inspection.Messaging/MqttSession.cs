@@ -11,7 +11,7 @@ using MQTTnet.Protocol;
 namespace Inspection.Messaging;
 
 /// <summary>Counts of what the session did, for metrics and tests.</summary>
-public readonly record struct PublisherCounters(long Accepted, long Published, long Resent, long Rejected, long Dropped, long QueueDepth, long Connects, long Unwritable = 0);
+public readonly record struct PublisherCounters(long Accepted, long Published, long Resent, long Rejected, long Dropped, long QueueDepth, long Connects, long Unwritable = 0, long QueueBytes = 0);
 
 /// <summary>
 /// The service's MQTT session: one connection that publishes without losing anything and hands what arrives on
@@ -68,7 +68,7 @@ public sealed class MqttSession : IAsyncDisposable
 
     public PublisherCounters Counters => new(
         Interlocked.Read(ref _accepted), Interlocked.Read(ref _published), Interlocked.Read(ref _resent),
-        Interlocked.Read(ref _rejected), _queue.Dropped, _queue.Count, Interlocked.Read(ref _connects), _queue.Unwritable);
+        Interlocked.Read(ref _rejected), _queue.Dropped, _queue.Count, Interlocked.Read(ref _connects), _queue.Unwritable, _queue.Bytes);
 
     public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
 

@@ -100,6 +100,12 @@ public sealed class ServerProcess : IDisposable
     {
         var configuration = Path.Combine(folder, "prometheus.yml");
         File.WriteAllText(configuration, $"global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: inspection\n    static_configs:\n      - targets: ['{target}']\n");
+        return PrometheusWithConfiguration(folder, configuration);
+    }
+
+    /// <summary>A Prometheus server run with <paramref name="configuration"/> (its rule files beside it), with its API on 127.0.0.1:PORT.</summary>
+    public static ServerProcess PrometheusWithConfiguration(string folder, string configuration)
+    {
         var server = new ServerProcess("prometheus", port =>
         [
             $"--config.file={configuration}", $"--storage.tsdb.path={Path.Combine(folder, "prometheus-data")}",

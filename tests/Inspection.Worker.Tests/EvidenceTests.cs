@@ -71,7 +71,8 @@ public sealed class EvidenceTests
     public async Task Evidence_keeps_awkward_class_names_readable_and_writes_detections_as_every_output_does()
     {
         using var folder = new TempFolder();
-        var store = new EvidenceStore(Options.Create(new InspectionOptions { Evidence = { Directory = folder.Path } }), new WorkerMetrics(), NullLogger<EvidenceStore>.Instance);
+        using var metrics = new WorkerMetrics();
+        var store = new EvidenceStore(Options.Create(new InspectionOptions { Evidence = { Directory = folder.Path } }), metrics, NullLogger<EvidenceStore>.Instance);
         store.UseClassNames(PyYaml.AwkwardNames);
         await store.StartAsync(CancellationToken.None);
         for (var waited = 0; !Directory.Exists(Path.Combine(folder.Path, "meta")) && waited < 10_000; waited += 10)
@@ -112,7 +113,8 @@ public sealed class EvidenceTests
     public void A_path_that_leaves_the_evidence_folder_is_refused(string relative)
     {
         using var folder = new TempFolder();
-        var store = new EvidenceStore(Options.Create(new InspectionOptions { Evidence = { Directory = folder.Path } }), new WorkerMetrics(), NullLogger<EvidenceStore>.Instance);
+        using var metrics = new WorkerMetrics();
+        var store = new EvidenceStore(Options.Create(new InspectionOptions { Evidence = { Directory = folder.Path } }), metrics, NullLogger<EvidenceStore>.Instance);
         var e = Assert.Throws<InspectionInputException>(() => store.Inside(relative));
         Assert.Contains("outside the evidence folder", e.Message);
         Assert.StartsWith(folder.Path, store.Inside("images/a.jpg"), StringComparison.Ordinal);

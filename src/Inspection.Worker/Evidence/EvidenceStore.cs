@@ -43,6 +43,11 @@ public sealed class EvidenceStore : BackgroundService
         _metrics = metrics;
         Root = Path.GetFullPath(_options.Directory);
         _queue = Channel.CreateBounded<EvidenceItem>(new BoundedChannelOptions(_options.QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        metrics.EvidenceQuotaBytes.Set(_options.MaxMegabytes * 1024 * 1024);
+        if (_options.Enabled)
+        {
+            metrics.BeforeScrape(() => metrics.SetVolumeFree("evidence", Root));
+        }
     }
 
     public string Root { get; }
@@ -161,6 +166,8 @@ public sealed class EvidenceStore : BackgroundService
             _bytes -= size;
             _metrics.Evidence.WithLabels("any", "deleted_for_quota").Inc();
         }
+
+        _metrics.EvidenceBytes.Set(_bytes);
     }
 
     /// <summary>
@@ -209,6 +216,7 @@ public sealed class EvidenceStore : BackgroundService
             _bytes += bytes;
         }
 
+        _metrics.EvidenceBytes.Set(_bytes);
         _logger.LogInformation("Evidence goes to {Root} ({Count} items, {Megabytes:0.0} MB of {Quota} MB kept).", Root, _kept.Count, _bytes / 1048576.0, _options.MaxMegabytes);
     }
 }

@@ -32,10 +32,14 @@ public sealed class MessagingHost : IHostedService, IAsyncDisposable
         _loggers = loggers;
         _logger = loggers.CreateLogger<MessagingHost>();
         Session = new MqttSession(_options, loggers.CreateLogger<MqttSession>());
+        metrics.MqttQueueLimitBytes.Set(_options.Queue.MaxBytes);
+        metrics.MqttQueueLimitMessages.Set(_options.Queue.MaxMessages);
         metrics.BeforeScrape(() =>
         {
             var counters = Session.Counters;
             metrics.MqttQueueDepth.Set(counters.QueueDepth);
+            metrics.MqttQueueBytes.Set(counters.QueueBytes);
+            metrics.SetVolumeFree("mqtt_queue", _options.Queue.Directory);
             metrics.MqttConnected.Set(Session.IsConnected ? 1 : 0);
             metrics.MqttFailures.WithLabels("refused").IncTo(counters.Rejected);
             metrics.MqttFailures.WithLabels("dropped").IncTo(counters.Dropped);

@@ -66,6 +66,7 @@ public sealed class InspectionPipeline : BackgroundService
         foreach (var feed in _feeds)
         {
             _metrics.SetCameraState(feed.Id, SourceState.Connecting);
+            _metrics.Camera(feed.Id).Triggered.Set(feed.Triggered ? 1 : 0); // also makes its series before its first frame
             feed.Start();
         }
 
@@ -179,6 +180,7 @@ public sealed class InspectionPipeline : BackgroundService
             frame.Dispose();
             var camera = _metrics.Camera(result.CameraId);
             camera.Inspected.Inc();
+            camera.CountFlags(result.Integrity);
             var published = trigger is null ? result : _triggers.Answer(result, trigger);
             if (published is not null)
             {
