@@ -18,6 +18,7 @@ namespace Inspection.Cli;
 /// </summary>
 internal sealed class TrainingTelemetry : IAsyncDisposable
 {
+    private static readonly string[] Outcomes = ["promoted", "kept", "failed"];
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly MetricServer? _server;
     private readonly MqttSession? _mqtt;
@@ -49,6 +50,11 @@ internal sealed class TrainingTelemetry : IAsyncDisposable
         _deviceMemory = factory.CreateGauge("inspection_training_device_memory_bytes", "Memory the trainer holds on its device: GPU memory on CUDA (nvidia-smi), resident memory on the CPU.", ["device"]);
         _runs = factory.CreateCounter("inspection_training_runs_total", "Retraining runs by outcome: promoted, kept (not better), failed.", ["outcome"]);
         _lastRun = factory.CreateGauge("inspection_training_last_run_timestamp_seconds", "When the last retraining run ended (Unix time).");
+        foreach (var outcome in Outcomes)
+        {
+            _runs.WithLabels(outcome); // at 0 from the start, so that increase() sees the first failure
+        }
+
         _registry.AddBeforeCollectCallback(() => _deviceMemory.WithLabels(_device).Set(DeviceMemory.Bytes(_device)));
         if (metricsUrl is not null)
         {

@@ -194,6 +194,21 @@ public sealed partial class ManifestTests(RenderedOverlays rendered) : IClassFix
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public async Task The_operator_gets_the_alert_rules_prometheus_is_tested_with_and_the_job_names_they_use(string overlay)
+    {
+        var o = rendered.ByName[overlay];
+        var alerts = (await DeployTools.ReadYamlAsync(Path.Combine(DeployTools.Deploy, "prometheus", "alerts.yml"))).Single();
+        var rule = o.OfKind("PrometheusRule").Single();
+        Assert.True(JsonNode.DeepEquals(alerts.At("groups"), rule.At("spec", "groups")), "deploy/k8s/base/site/prometheus-rule.yaml's groups differ from deploy/prometheus/alerts.yml's: copy them over.");
+
+        // The PodMonitor names each pod's job by its name label: the workers' must be the job the rules ask for.
+        var jobLabel = o.OfKind("PodMonitor").Single().Text("spec", "jobLabel")!;
+        Assert.All(o.Pods().Where(p => p.Owner.Text("kind") == "StatefulSet"), p => Assert.Equal("inspection-worker", p.Pod.Text("metadata", "labels", jobLabel)));
+        Assert.Contains(rule.Items("spec", "groups").SelectMany(g => g.Items("rules")), r => r.Text("expr")!.Contains("job=\"inspection-worker\"", StringComparison.Ordinal));
+    }
+
     public static TheoryData<string, string, string, string> Typos => new()
     {
         // file under deploy/k8s, text, its replacement, what the validator must name
