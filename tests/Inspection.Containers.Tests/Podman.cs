@@ -21,8 +21,12 @@ internal static class Podman
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
-        /// <summary>Both streams' non-empty lines, for messages and one-line checks.</summary>
-        public List<string> Lines => [.. $"{Stdout}\n{Stderr}".Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        /// <summary>
+        /// Both streams' non-empty lines, for messages and one-line checks, without podman's own log lines (on a host
+        /// without systemd, podman 4.3 logs that it cannot set a timer for the image's HEALTHCHECK).
+        /// </summary>
+        public List<string> Lines => [.. $"{Stdout}\n{Stderr}".Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => !(l.StartsWith("time=\"", StringComparison.Ordinal) && l.Contains(" level=", StringComparison.Ordinal)))];
 
         public override string ToString() => $"exit {ExitCode}\n{Stdout}\n{Stderr}";
     }
