@@ -21,7 +21,8 @@ worker=$PWD/src/Inspection.Worker/bin/Release/net10.0/linux-x64/inspection-worke
 [ -f "$worker" ] || { echo "container bench: build the solution in Release first ($worker is missing)." >&2; exit 1; }
 podman image exists "$image" || { echo "container bench: $image is missing: run tools/images.sh first." >&2; exit 1; }
 clip=$(readlink -f "${INSPECTION_SHARED:-../shared}/media/traffic_cKuhn517_MIT.mp4")
-frames=$(ffprobe -v error -select_streams v:0 -show_entries stream=nb_frames -of csv=p=0 "$clip")
+# Frames as decoded (the container header says 754, a decoder gives 734).
+frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$clip")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
 name=inspection-bench-$$
@@ -58,8 +59,9 @@ measure() { # inside|outside
   else
     (cd "$work" && env $(cat "$work/env") dotnet "$worker" >/dev/null 2>&1) & local pid=$!
   fi
-  local total=$((sources * frames)) first="" start="" n=0
+  local total=$((sources * frames)) first="" start="" n=0 deadline=$((SECONDS + 600))
   while [ "$n" -lt "$total" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "container bench: the worker ($1) inspected $n of $total frames in 10 min." >&2; exit 1; }
     n=$(inspected "$port")
     if [ -z "$start" ] && [ "$n" -gt 0 ]; then first=$n start=$(now); fi
     sleep 0.05
