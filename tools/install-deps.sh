@@ -18,6 +18,9 @@ test_packages=(
   # A real RTSP server for the camera tests: GStreamer's gst-rtsp-server, driven from Debian's python3
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
+  # The container image tests: podman builds and runs the images (runc: crun fails on these kernels' cgroups),
+  # debootstrap makes their minimal Debian 12 base (../shared/tools/minimal-debian.sh image)
+  podman runc debootstrap
 )
 
 packages=("${runtime_packages[@]}")
