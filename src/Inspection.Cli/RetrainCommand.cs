@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Inspection.Core;
 using Inspection.Retraining;
+using Inspection.Training;
 using Microsoft.Extensions.Logging;
 
 namespace Inspection.Cli;
@@ -38,6 +39,7 @@ internal static class RetrainCommand
         TrainingTelemetry.Options.ToList().ForEach(command.Options.Add);
         command.SetAction(async (parse, cancel) =>
         {
+            TrainingDevice.RequireLibTorch();
             var options = new RetrainOptions
             {
                 Registry = parse.GetValue(registry)!,

@@ -33,6 +33,7 @@ internal static class TrainingCommands
         TrainingTelemetry.Options.ToList().ForEach(command.Options.Add);
         command.SetAction(async (parse, cancel) =>
         {
+            TrainingDevice.RequireLibTorch();
             var options = new TrainOptions
             {
                 Data = parse.GetValue(data)!,
@@ -82,6 +83,7 @@ internal static class TrainingCommands
         var command = new Command("val", "Measure a checkpoint on a dataset's validation split: mAP50, mAP50-95, precision, recall, per-class AP.") { weights, data, json, batch };
         command.SetAction(parse =>
         {
+            TrainingDevice.RequireLibTorch();
             using var loggers = Logging.Create(verbose: false);
             var (scale, names, imageSize) = Checkpoint.ReadDescription(parse.GetValue(weights)!);
             var dataset = DatasetLoader.Load(parse.GetValue(data)!);
@@ -127,6 +129,7 @@ internal static class TrainingCommands
         var command = new Command("export", "Export a checkpoint to ONNX (opset 17, dynamic batch, Ultralytics' layout and metadata).") { weights, output, imgsz };
         command.SetAction(parse =>
         {
+            TrainingDevice.RequireLibTorch();
             var path = parse.GetValue(weights)!;
             var (scale, names, imageSize) = Checkpoint.ReadDescription(path);
             using var model = new DetectionModel(scale, names);

@@ -20,6 +20,9 @@ public static partial class NativeLibraries
         ["libz.so.1"] = "zlib1g",
     };
 
+    /// <summary>What a build or image without libtorch says when asked to train.</summary>
+    public const string LibTorchMissing = "training needs libtorch, which this installation does not have (the worker image leaves it out): use the trainer image or a build with libtorch.";
+
     /// <summary>The explanation, or null when <paramref name="failure"/> (or what caused it) is not a native library failing to load.</summary>
     public static string? Explain(Exception failure)
     {
@@ -33,7 +36,7 @@ public static partial class NativeLibraries
             // TorchSharp says it in its own words when libtorch is absent (a build or image without training).
             if (e is NotSupportedException && e.Message.Contains("libtorch", StringComparison.Ordinal))
             {
-                return "training needs libtorch, which this installation does not have (the worker image leaves it out): use the trainer image or a build with libtorch.";
+                return LibTorchMissing;
             }
         }
 
@@ -53,7 +56,7 @@ public static partial class NativeLibraries
         if (dependency.File is null)
         {
             return wanted.Contains("torch", StringComparison.OrdinalIgnoreCase)
-                ? "training needs libtorch, which this installation does not have (the worker image leaves it out): use the trainer image or a build with libtorch."
+                ? LibTorchMissing
                 : $"the native library {wanted} is not beside the program: the installation is incomplete; build or publish it again.";
         }
 

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 
@@ -6,6 +7,30 @@ namespace Inspection.Training;
 /// <summary>Where training runs: the same code on the CPU or a CUDA device, chosen by --device auto|cpu|cuda.</summary>
 public static class TrainingDevice
 {
+    /// <summary>
+    /// Loads libtorch's bridge before TorchSharp does: where it is absent (the worker image, a build with
+    /// -p:LibTorch=none) TorchSharp prints a page of probing trace before it throws; this says it in one line.
+    /// </summary>
+    public static void RequireLibTorch()
+    {
+        var bridge = new[] { "libLibTorchSharp.so", Path.Combine("runtimes", "linux-x64", "native", "libLibTorchSharp.so") }
+            .Select(file => Path.Combine(AppContext.BaseDirectory, file))
+            .FirstOrDefault(File.Exists);
+        if (bridge is null || !File.Exists(Path.Combine(Path.GetDirectoryName(bridge)!, "libtorch_cpu.so")))
+        {
+            throw new Core.InspectionInputException(Core.NativeLibraries.LibTorchMissing);
+        }
+
+        try
+        {
+            NativeLibrary.Free(NativeLibrary.Load(bridge));
+        }
+        catch (DllNotFoundException e) when (Core.NativeLibraries.Explain(e) is { } missing)
+        {
+            throw new Core.InspectionInputException(missing);
+        }
+    }
+
     /// <summary>Resolves "auto", "cpu", "cuda" or "cuda:N"; "auto" takes CUDA when libtorch has it, with one log line when it does not.</summary>
     public static torch.Device Resolve(string requested, ILogger logger)
     {

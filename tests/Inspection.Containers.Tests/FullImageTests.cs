@@ -96,8 +96,9 @@ public sealed class FullImageTests : IDisposable
 
         Assert.True(run.ExitCode == 2, $"{problem}: {run}");
         Assert.DoesNotContain("   at ", run.Stderr);
+        // One line per problem (a read-only volume is two: the queue's folder and the evidence's), and at most a heading.
         var reasons = run.Lines.Where(l => l.Contains(named, StringComparison.Ordinal)).ToList();
-        Assert.True(reasons.Count == 1 && run.Lines.Count <= 2, $"{problem}: not one line naming {named}:\n{run}");
+        Assert.True(reasons.Count >= 1 && run.Lines.Count <= reasons.Count + 1, $"{problem}: not one line per problem naming {named}:\n{run}");
     }
 
     /// <summary>

@@ -20,21 +20,22 @@ public static class DataFolders
 
         if (options.Sparkplug.Enabled)
         {
-            folders.Add(("Inspection:Sparkplug:BdSeqFile", System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(options.Sparkplug.BdSeqFile))!, "the Sparkplug birth/death sequence survives restarts there"));
+            folders.Add(("Inspection:Sparkplug:BdSeqFile", Path.GetDirectoryName(Path.GetFullPath(options.Sparkplug.BdSeqFile))!, "the Sparkplug birth/death sequence survives restarts there"));
         }
 
         foreach (var (setting, path, holds) in folders)
         {
             if (Unwritable(path) is { } reason)
             {
-                yield return $"{setting}: '{path}' cannot be written ({reason}); {holds}: give it a writable folder or volume.";
+                var where = Path.IsPathRooted(path) ? $"'{path}'" : $"'{path}' ({Path.GetFullPath(path)})";
+                yield return $"{setting}: {where} cannot be written ({reason}); {holds}: give it a writable folder or volume.";
             }
         }
     }
 
     private static string? Unwritable(string folder)
     {
-        var probe = System.IO.Path.Combine(folder, $".write-check-{Environment.ProcessId}");
+        var probe = Path.Combine(folder, $".write-check-{Environment.ProcessId}");
         try
         {
             Directory.CreateDirectory(folder);
