@@ -20,6 +20,7 @@ internal sealed partial class FfmpegReader(CameraOptions options, SourceLocation
     private readonly TaskCompletionSource<(int Width, int Height)> _outputSize = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Process? _process;
     private Stream? _stdout;
+    private Task? _stderrRead;
     private string? _codec;
     private double _fps;
     private int _frameBytes;
@@ -96,7 +97,7 @@ internal sealed partial class FfmpegReader(CameraOptions options, SourceLocation
         }
 
         _stdout = _process.StandardOutput.BaseStream;
-        _ = Task.Run(ReadStderr, CancellationToken.None);
+        _stderrRead = Task.Run(ReadStderr, CancellationToken.None);
 
         // ffmpeg prints the output stream, with its size, once it has opened the input and is about to write.
         var opened = Task.WhenAny(_outputSize.Task, _process.WaitForExitAsync(cancel), Task.Delay(options.ConnectTimeout + TimeSpan.FromSeconds(2), cancel))
@@ -206,6 +207,12 @@ internal sealed partial class FfmpegReader(CameraOptions options, SourceLocation
     /// <summary>The most telling line of ffmpeg's stderr, with known failures said plainly.</summary>
     private string Reason()
     {
+        // ffmpeg has exited: its last lines (the ones that say why) may still be in the pipe, not yet read.
+        if (_process is { HasExited: true })
+        {
+            _stderrRead?.Wait(TimeSpan.FromSeconds(2));
+        }
+
         string[] lines;
         lock (_stderr)
         {

@@ -67,7 +67,8 @@ public sealed class TrainerTests : IDisposable
         var results = new Trainer(options, NullLogger.Instance, progress.Add).Train();
 
         Assert.Equal([1, 2], results.Select(r => r.Epoch));
-        Assert.Equal([1, 2, 1, 2], progress.Select(p => p.Batch)); // 6 images in batches of 4, two epochs
+        Assert.Equal([1, 2, 1, 2], progress.Where(p => p.Validated is null).Select(p => p.Batch)); // 6 images in batches of 4, two epochs
+        Assert.Equal(results, progress.Select(p => p.Validated).OfType<EpochResult>()); // and each epoch's end, once
         Assert.All(progress, p => Assert.True(p.Loss.Class > 0 && p.ImagesPerSecond > 0));
         foreach (var file in new[] { "weights/last.weights", "weights/last.ema.weights", "weights/last.optimizer", "weights/best.weights", "weights/best.weights.json", "state.json", "results.png", "PR_curve.png", "confusion_matrix.png", "val_batch0_pred.png" })
         {
