@@ -55,6 +55,9 @@ public sealed record InspectionResult
     /// <summary>Why the verdict is what it is, when that is not obvious (an UNKNOWN's cause, the rule an NG broke).</summary>
     public string? Reason { get; init; }
 
+    /// <summary>The evidence item its frame was queued as, named before publishing; null when the frame is not kept.</summary>
+    public EvidenceRef? Evidence { get; init; }
+
     public string ClassName(int classId) =>
         (uint)classId < (uint)ClassNames.Count ? ClassNames[classId] : classId.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

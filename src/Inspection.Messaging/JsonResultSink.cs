@@ -7,9 +7,10 @@ namespace Inspection.Messaging;
 /// The JSON-over-MQTT output (docs/mqtt.md): results on each camera's result topic (NG ones on its defect topic
 /// too), retained camera states, service events, and replies to requests that came in over the same session.
 /// Everything goes through the session's durable queue, so a broker outage loses nothing; writing here costs an
-/// append to a local file, which is why its buffer blocks rather than drops by default.
+/// append to a local file, which is why its buffer blocks rather than drops by default. A result whose frame is kept
+/// names its evidence, with a URL under <paramref name="evidenceBaseUrl"/> when the worker's web view has one.
 /// </summary>
-public sealed class JsonResultSink(MqttSession session, TimeProvider? clock = null) : IResultSink
+public sealed class JsonResultSink(MqttSession session, TimeProvider? clock = null, string? evidenceBaseUrl = null) : IResultSink
 {
     public const string SinkName = "mqtt";
 
@@ -44,7 +45,7 @@ public sealed class JsonResultSink(MqttSession session, TimeProvider? clock = nu
     public async ValueTask<bool> WriteResultAsync(InspectionResult result, ReplyAddress? reply = null, CancellationToken cancel = default)
     {
         _json.ResetWrittenCount();
-        ResultJson.WriteResult(_json, result, _clock.GetUtcNow());
+        ResultJson.WriteResult(_json, result, _clock.GetUtcNow(), evidenceBaseUrl);
         var payload = _json.WrittenSpan.ToArray();
         IReadOnlyList<KeyValuePair<string, string>> properties =
             [new("camera", result.CameraId), new("modelVersion", result.ModelVersion), new("verdict", ResultJson.VerdictText(result.Verdict))];

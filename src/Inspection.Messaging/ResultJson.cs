@@ -10,14 +10,21 @@ namespace Inspection.Messaging;
 /// </summary>
 public static class ResultJson
 {
-    /// <summary>2: results gained "id" and "run" (docs/mqtt.md, deduplication).</summary>
-    public const int SchemaVersion = 2;
+    /// <summary>Results: 2 added "id" and "run" (docs/mqtt.md, deduplication); 3 added "evidence".</summary>
+    public const int ResultSchemaVersion = 3;
 
-    public static void WriteResult(IBufferWriter<byte> output, InspectionResult result, DateTimeOffset publishTime)
+    /// <summary>Camera and service statuses: their shape did not change with the result's version 3.</summary>
+    public const int StatusSchemaVersion = 2;
+
+    /// <summary>
+    /// Writes one result. <paramref name="evidenceBaseUrl"/> (the web view's public base URL, or null when none is
+    /// known) makes the kept frame's "url": BASE/api/evidence/ID.jpg.
+    /// </summary>
+    public static void WriteResult(IBufferWriter<byte> output, InspectionResult result, DateTimeOffset publishTime, string? evidenceBaseUrl = null)
     {
         using var json = new Utf8JsonWriter(output);
         json.WriteStartObject();
-        json.WriteNumber("schemaVersion", SchemaVersion);
+        json.WriteNumber("schemaVersion", ResultSchemaVersion);
         json.WriteString("id", result.Id);
         json.WriteString("run", result.RunId);
         json.WriteString("camera", result.CameraId);
@@ -55,13 +62,29 @@ public static class ResultJson
         json.WriteEndObject();
         json.WriteNumber("inferenceMs", Math.Round(result.InferenceLatency.TotalMilliseconds, 2));
         DetectionJson.WriteArray(json, "detections", result.Detections, result.ClassName);
+        if (result.Evidence is { } evidence)
+        {
+            json.WriteStartObject("evidence");
+            json.WriteString("id", evidence.Id);
+            json.WriteString("kind", evidence.Kind);
+            if (evidenceBaseUrl is not null)
+            {
+                json.WriteString("url", EvidenceUrl(evidenceBaseUrl, evidence.Id));
+            }
+
+            json.WriteEndObject();
+        }
+
         json.WriteEndObject();
     }
+
+    /// <summary>Where the web view serves an evidence item's picture: BASE/api/evidence/ID.jpg, the id escaped.</summary>
+    public static string EvidenceUrl(string baseUrl, string id) => $"{baseUrl.TrimEnd('/')}/api/evidence/{Uri.EscapeDataString(id)}.jpg";
 
     /// <summary>A camera's retained status: {"camera", "state", "reason", "since"}.</summary>
     public static byte[] CameraStatus(SourceStatus status) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
     {
-        ["schemaVersion"] = SchemaVersion,
+        ["schemaVersion"] = StatusSchemaVersion,
         ["camera"] = status.CameraId,
         ["state"] = status.State.ToString().ToLowerInvariant(),
         ["online"] = status.State == SourceState.Streaming,
@@ -72,7 +95,7 @@ public static class ResultJson
     /// <summary>The service's retained status: {"state": "online"|"offline", "clientId", "since"}.</summary>
     public static byte[] ServiceStatus(bool online, string clientId, DateTimeOffset since) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
     {
-        ["schemaVersion"] = SchemaVersion,
+        ["schemaVersion"] = StatusSchemaVersion,
         ["state"] = online ? "online" : "offline",
         ["clientId"] = clientId,
         ["since"] = since.UtcDateTime,

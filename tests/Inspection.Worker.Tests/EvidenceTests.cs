@@ -7,6 +7,7 @@ using Inspection.TestSupport;
 using Inspection.Worker.Configuration;
 using Inspection.Worker.Evidence;
 using Inspection.Worker.Observability;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using OpenCvSharp;
@@ -118,5 +119,52 @@ public sealed class EvidenceTests
         var e = Assert.Throws<InspectionInputException>(() => store.Inside(relative));
         Assert.Contains("outside the evidence folder", e.Message);
         Assert.StartsWith(folder.Path, store.Inside("images/a.jpg"), StringComparison.Ordinal);
+    }
+
+    /// <summary>Every kept frame's result names its item before it is published: the name of the stored files, whose meta names the result back.</summary>
+    [Fact]
+    public async Task A_kept_frame_s_result_names_the_evidence_item_it_was_stored_as()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        var recording = new RecordingSink();
+        var frames = Directory.GetFiles(InProcessSettings.DemoPictures, "*.jpg").Length;
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["demo"], fps: 25, loop: false);
+        settings["Inspection:Evidence:Enabled"] = "true";
+        await using (var worker = await InProcessWorker.StartAsync(settings, services => services.AddSingleton<IResultSink>(recording)))
+        {
+            await Waiting.WaitUntil(() => recording.Results.Count(r => r.Sequence > 0) == frames, $"{frames} results", TimeSpan.FromSeconds(60));
+            await worker.StopAsync(); // the evidence queue is written out
+        }
+
+        var results = recording.Results.Where(r => r.Sequence > 0).ToList();
+        Assert.Contains(results, r => r.Verdict == Verdict.Ng);
+        Assert.All(results.Where(r => r.Verdict == Verdict.Ng), r => Assert.Equal(new EvidenceRef(EvidenceStore.NameOf(r), "ng"), r.Evidence));
+        foreach (var result in results.Where(r => r.Evidence is not null))
+        {
+            var id = result.Evidence!.Id;
+            Assert.True(File.Exists(Path.Combine(settings["Inspection:Evidence:Directory"], "images", id + ".jpg")), $"images/{id}.jpg");
+            var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(settings["Inspection:Evidence:Directory"], "meta", id + ".json"))).RootElement;
+            Assert.Equal(result.Id, meta.GetProperty("resultId").GetGuid());
+        }
+    }
+
+    /// <summary>A writer that is behind drops the offer and says so, so the pipeline publishes no evidence id for a picture that will never exist.</summary>
+    [Fact]
+    public void An_offer_the_full_queue_drops_returns_false_and_is_counted()
+    {
+        using var folder = new TempFolder();
+        using var metrics = new WorkerMetrics();
+        var store = new EvidenceStore(Options.Create(new InspectionOptions { Evidence = { Directory = folder.Path, QueueCapacity = 1 } }), metrics, NullLogger<EvidenceStore>.Instance);
+        using var picture = new Mat(32, 32, MatType.CV_8UC3, Scalar.All(128));
+        var result = new InspectionResult
+        {
+            CameraId = "line", Sequence = 1, CaptureTime = DateTimeOffset.UnixEpoch, ModelName = "m", ModelVersion = "1",
+            Verdict = Verdict.Ng, Detections = [], ClassNames = [], Width = 32, Height = 32,
+        };
+
+        Assert.True(store.Offer(MatImage.View(picture), result, "ng")); // the writer is not started: the queue holds one
+        Assert.False(store.Offer(MatImage.View(picture), result with { Sequence = 2 }, "ng"));
+        Assert.Equal(1, metrics.Evidence.WithLabels("ng", "dropped").Value);
     }
 }

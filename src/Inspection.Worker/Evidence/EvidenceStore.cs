@@ -58,14 +58,20 @@ public sealed class EvidenceStore : BackgroundService
         : uncertain && Random.Shared.NextDouble() < _options.UncertainSampleRate ? "uncertain"
         : null;
 
-    /// <summary>Encodes the frame now (it is about to be reused) and queues it for writing; drops and counts it when the writer is behind.</summary>
-    public void Offer(in ImageView image, InspectionResult result, string kind)
+    /// <summary>
+    /// Encodes the frame now (it is about to be reused) and queues it for writing; false when the writer is behind,
+    /// and the frame was dropped and counted.
+    /// </summary>
+    public bool Offer(in ImageView image, InspectionResult result, string kind)
     {
         var item = new EvidenceItem(MatImage.EncodeJpeg(image, _options.JpegQuality), result, kind);
-        if (!_queue.Writer.TryWrite(item))
+        if (_queue.Writer.TryWrite(item))
         {
-            _metrics.Evidence.WithLabels(kind, "dropped").Inc();
+            return true;
         }
+
+        _metrics.Evidence.WithLabels(kind, "dropped").Inc();
+        return false;
     }
 
     /// <summary>The class names the labels refer to; written to data.yaml.</summary>
@@ -181,6 +187,7 @@ public sealed class EvidenceStore : BackgroundService
         using var file = File.Create(path);
         using var json = new Utf8JsonWriter(file);
         json.WriteStartObject();
+        json.WriteString("resultId", result.Id); // links the picture to the result published for it
         json.WriteString("camera", result.CameraId);
         json.WriteNumber("sequence", result.Sequence);
         json.WriteString("captureTime", result.CaptureTime.UtcDateTime);

@@ -173,7 +173,12 @@ public sealed class InspectionPipeline : BackgroundService
             };
             if (_evidence.KindToKeep(outcome.Verdict, outcome.Uncertain) is { } kind)
             {
-                _evidence.Offer(frame.Image, result, kind);
+                // Named before publishing, so the result can say where its picture is; a dropped offer names nothing.
+                var named = result with { Evidence = new EvidenceRef(EvidenceStore.NameOf(result), kind) };
+                if (_evidence.Offer(frame.Image, named, kind))
+                {
+                    result = named;
+                }
             }
 
             var captured = frame.CaptureTimestamp;
