@@ -70,6 +70,39 @@ public sealed class SinkTests
         }
     }
 
+    /// <summary>
+    /// A frame tap gets the frame's own pixels with its result, before they return to the pool, and only when it
+    /// wants them: here every other frame of one camera of two.
+    /// </summary>
+    [Fact]
+    public async Task A_frame_tap_gets_the_pixels_of_the_frames_it_wants_with_their_results()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        var recording = new RecordingSink();
+        var tap = new RecordingTap("demo");
+        var frames = Directory.GetFiles(InProcessSettings.DemoPictures, "*.jpg").Length;
+        await using (var worker = await InProcessWorker.StartAsync(
+            InProcessSettings.Demo(folder, broker.Port, cameras: ["demo", "second"], fps: 25, loop: false),
+            services => services.AddSingleton<IResultSink>(recording).AddSingleton<IFrameTap>(tap)))
+        {
+            await WaitUntil(() => recording.Results.Count(r => r.Sequence > 0) == 2 * frames, $"{2 * frames} results", TimeSpan.FromSeconds(60));
+        }
+
+        Assert.Equal(2 * frames, tap.Asked);
+        Assert.Equal((frames + 1) / 2, tap.Taken.Count); // it wanted every other one of its camera's frames
+        var pictures = Directory.GetFiles(InProcessSettings.DemoPictures, "*.jpg").Order(StringComparer.Ordinal).ToList();
+        foreach (var (result, pixels) in tap.Taken)
+        {
+            Assert.Equal("demo", result.CameraId);
+            Assert.Contains(recording.Results, r => r.Id == result.Id); // the result that was published
+            using var picture = OpenCvSharp.Cv2.ImRead(pictures[(int)result.Sequence - 1]);
+            Assert.Equal((picture.Width, picture.Height), (result.Width, result.Height));
+            picture.GetArray(out OpenCvSharp.Vec3b[] expected);
+            Assert.True(pixels.AsSpan().SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(expected.AsSpan())), $"frame {result.Sequence}'s pixels");
+        }
+    }
+
     [Fact]
     public async Task A_stalled_sink_drops_by_its_policy_and_holds_up_neither_the_other_sink_nor_the_detector()
     {
@@ -160,5 +193,36 @@ public sealed class SinkTests
     private sealed class FixedClock(DateTimeOffset now) : TimeProvider
     {
         public override DateTimeOffset GetUtcNow() => now;
+    }
+}
+
+/// <summary>Wants every other frame of one camera, and keeps a copy of each frame it takes.</summary>
+internal sealed class RecordingTap(string camera) : IFrameTap
+{
+    private int _asked;
+    private int _ofCamera;
+
+    public int Asked => Volatile.Read(ref _asked);
+
+    public List<(InspectionResult Result, byte[] Pixels)> Taken { get; } = [];
+
+    public bool Wants(string cameraId, long nowTimestamp)
+    {
+        Interlocked.Increment(ref _asked);
+        return cameraId == camera && _ofCamera++ % 2 == 0;
+    }
+
+    public void Take(in ImageView image, InspectionResult result)
+    {
+        var pixels = new byte[image.Width * image.Channels * image.Height];
+        for (var row = 0; row < image.Height; row++)
+        {
+            image.Pixels.Span.Slice(row * image.Stride, image.Width * image.Channels).CopyTo(pixels.AsSpan(row * image.Width * image.Channels));
+        }
+
+        lock (Taken)
+        {
+            Taken.Add((result, pixels));
+        }
     }
 }

@@ -28,6 +28,7 @@ public sealed class InspectionPipeline : BackgroundService
     private readonly SinkFanOut _sinks;
     private readonly TriggerDesk _triggers;
     private readonly EvidenceStore _evidence;
+    private readonly IFrameTap[] _taps;
     private readonly WorkerMetrics _metrics;
     private readonly ILogger _logger;
     private readonly FrameBatcher _batcher;
@@ -36,8 +37,9 @@ public sealed class InspectionPipeline : BackgroundService
     private readonly Channel<SourceStatus> _statuses = Channel.CreateUnbounded<SourceStatus>(new UnboundedChannelOptions { SingleReader = true });
     private volatile bool _stopping;
 
-    public InspectionPipeline(IOptions<InspectionOptions> options, CameraFeeds feeds, ModelHost model, RuleBook rules, SinkFanOut sinks, TriggerDesk triggers, EvidenceStore evidence, WorkerMetrics metrics, ILogger<InspectionPipeline> logger)
+    public InspectionPipeline(IOptions<InspectionOptions> options, CameraFeeds feeds, ModelHost model, RuleBook rules, SinkFanOut sinks, TriggerDesk triggers, EvidenceStore evidence, WorkerMetrics metrics, ILogger<InspectionPipeline> logger, IEnumerable<IFrameTap> taps)
     {
+        _taps = [.. taps];
         var batching = options.Value.Batching;
         (_feeds, _model, _rules, _sinks, _triggers, _evidence, _metrics, _logger) = (feeds, model, rules, sinks, triggers, evidence, metrics, logger);
         _pool = new BatchPool(batching.QueueCapacity + 2, batching.MaxBatchSize);
@@ -181,6 +183,11 @@ public sealed class InspectionPipeline : BackgroundService
                 }
             }
 
+            if (_taps.Length > 0)
+            {
+                Tap(frame, result);
+            }
+
             var captured = frame.CaptureTimestamp;
             frame.Dispose();
             var camera = _metrics.Camera(result.CameraId);
@@ -191,6 +198,19 @@ public sealed class InspectionPipeline : BackgroundService
             {
                 await PublishAsync(published, trigger?.ReplyTo, captured).ConfigureAwait(false);
                 camera.CountPublished();
+            }
+        }
+    }
+
+    /// <summary>Hands the frame's pixels to the taps that want them, before they go back to the pool.</summary>
+    private void Tap(Frame frame, InspectionResult result)
+    {
+        var now = Stopwatch.GetTimestamp();
+        foreach (var tap in _taps)
+        {
+            if (tap.Wants(result.CameraId, now))
+            {
+                tap.Take(frame.Image, result);
             }
         }
     }
