@@ -170,6 +170,7 @@ public static class WorkerApp
         services.AddSingleton<CommandRouter>();
         services.AddSingleton<CommandAuthority>();
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<CommandGate>();
         services.AddSingleton<TriggerDesk>();
         services.AddSingleton<IResultSink>(provider => new JsonResultSink(provider.GetRequiredService<MessagingHost>().Session, provider.GetRequiredService<TimeProvider>()));
         if (options.Sparkplug.Enabled)

@@ -39,11 +39,11 @@ public sealed class AuditLog
             action == "connect" ? "connect" : CommandOf(topic, messaging.Session.Topics), null, "refused", action == "connect" ? "unknown user or wrong password" : $"may not {action} on {topic}");
     }
 
-    /// <param name="command">The command's name, or "trigger", "connect", "publish"; names nobody registered count as "unknown" in the metric, so a sender cannot make new series.</param>
+    /// <param name="command">The command's name, or "trigger", "connect", "publish", or the screen's "login" and "logout"; names nobody registered count as "unknown" in the metric, so a sender cannot make new series.</param>
     public async Task RecordAsync(string source, Requester requester, string command, string? camera, string outcome, string? reason)
     {
         var audit = new AuditEvent(_clock.GetUtcNow(), source, requester.Name, requester.Role?.ToString(), requester.Via, command, camera, outcome, reason);
-        var known = _commands.Knows(command) || command is "trigger" or "connect" or "publish";
+        var known = _commands.Knows(command) || command is "trigger" or "connect" or "publish" or "login" or "logout";
         _metrics.Commands.WithLabels(known ? command : "unknown", outcome).Inc();
         if (outcome == "accepted")
         {

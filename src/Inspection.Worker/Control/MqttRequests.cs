@@ -24,15 +24,16 @@ public sealed class MqttRequests : BackgroundService
     private readonly MqttSession _session;
     private readonly TriggerDesk _triggers;
     private readonly CommandRouter _commands;
+    private readonly CommandGate _gate;
     private readonly CommandAuthority _authority;
     private readonly AuditLog _audit;
     private readonly SinkFanOut _sinks;
     private readonly AccessOptions _access;
     private readonly Channel<InboundMessage> _queue;
 
-    public MqttRequests(MessagingHost messaging, TriggerDesk triggers, CommandRouter commands, CommandAuthority authority, AuditLog audit, SinkFanOut sinks, IOptions<InspectionOptions> options)
+    public MqttRequests(MessagingHost messaging, TriggerDesk triggers, CommandRouter commands, CommandGate gate, CommandAuthority authority, AuditLog audit, SinkFanOut sinks, IOptions<InspectionOptions> options)
     {
-        (_session, _triggers, _commands, _authority, _audit, _sinks, _access) = (messaging.Session, triggers, commands, authority, audit, sinks, options.Value.Access);
+        (_session, _triggers, _commands, _gate, _authority, _audit, _sinks, _access) = (messaging.Session, triggers, commands, gate, authority, audit, sinks, options.Value.Access);
         _queue = Channel.CreateBounded<InboundMessage>(new BoundedChannelOptions(_access.CommandQueueCapacity) { SingleReader = true });
     }
 
@@ -96,27 +97,29 @@ public sealed class MqttRequests : BackgroundService
         }
     }
 
+    /// <summary>Identifies the sender, then runs the command through the gate (which audits it) and replies.</summary>
     private async Task RunAsync(InboundMessage message, CancellationToken stop)
     {
         var (name, camera) = _session.Topics.Command(message.Topic)!.Value;
         var requester = _authority.Sender(message.Sender);
         var replyTo = DefaultReply(message);
-        CommandOutcome outcome;
+        ReadOnlyMemory<byte> command;
         try
         {
             replyTo = ReplyTo(message);
-            (requester, var command) = _authority.Identify(message.Topic, message.Payload, message.Sender);
-            CommandAuthority.Authorize(requester, name, _commands.Steers(name));
-            outcome = await _commands.HandleAsync(name, camera, command, _access.CommandTimeout, stop).ConfigureAwait(false);
+            (requester, command) = _authority.Identify(message.Topic, message.Payload, message.Sender);
         }
         catch (InspectionInputException e)
         {
-            outcome = CommandRouter.Refusal(name, camera, e.Message);
+            await ReplyAsync(message, replyTo, CommandRouter.Refusal(name, camera, e.Message), requester, name, camera).ConfigureAwait(false);
+            return;
         }
 
-        await ReplyAsync(message, replyTo, outcome, requester, name, camera).ConfigureAwait(false);
+        var outcome = await _gate.RunAsync("mqtt", requester, name, camera, command, audit: true, stop).ConfigureAwait(false);
+        await _sinks.PublishAsync(SinkItem.ForReply(replyTo, outcome.Reply)).ConfigureAwait(false);
     }
 
+    /// <summary>A refusal before the gate (busy, an unbelievable sender, a response topic outside the line): replied and audited here.</summary>
     private async Task ReplyAsync(InboundMessage message, ReplyAddress replyTo, CommandOutcome outcome, Requester requester, string name, string? camera)
     {
         await _sinks.PublishAsync(SinkItem.ForReply(replyTo, outcome.Reply)).ConfigureAwait(false);
