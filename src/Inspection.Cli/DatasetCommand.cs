@@ -59,7 +59,7 @@ internal static class DatasetCommand
         var command = new Command("review", "List collected evidence waiting for review; accept, reject or relabel items (they move to reviewed/ or rejected/).") { folder, accept, reject, relabel, labels };
         command.SetAction(parse =>
         {
-            var review = new Inspection.Retraining.EvidenceReview(parse.GetValue(folder)!);
+            var review = new EvidenceReview(parse.GetValue(folder)!);
             var changed = 0;
             foreach (var name in parse.GetValue(accept) ?? [])
             {

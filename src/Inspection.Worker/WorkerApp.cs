@@ -181,6 +181,7 @@ public static class WorkerApp
         // Started in this order, stopped in reverse: requests are wired before MQTT connects, MQTT is up before
         // the outputs and down after them, the pipeline is last up and first down.
         AddHosted<RuleCommands>(services);
+        AddHosted<EvidenceCommands>(services);
         AddHosted<MqttRequests>(services);
         AddHosted<MessagingHost>(services);
         AddHosted<SinkFanOut>(services);

@@ -1,10 +1,13 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Inspection.Core;
 using Inspection.Datasets;
 using Inspection.Inference;
 using Inspection.TestSupport;
+using Inspection.Web;
 using Inspection.Worker.Configuration;
+using Inspection.Worker.Control;
 using Inspection.Worker.Evidence;
 using Inspection.Worker.Observability;
 using Microsoft.Extensions.DependencyInjection;
@@ -166,5 +169,46 @@ public sealed class EvidenceTests
         Assert.True(store.Offer(MatImage.View(picture), result, "ng")); // the writer is not started: the queue holds one
         Assert.False(store.Offer(MatImage.View(picture), result with { Sequence = 2 }, "ng"));
         Assert.Equal(1, metrics.Evidence.WithLabels("ng", "dropped").Value);
+    }
+
+    /// <summary>The review command decides as 'dataset review' does: accepted and relabelled items go to reviewed/, rejected ones to rejected/; a viewer may not.</summary>
+    [Fact]
+    public async Task The_review_command_accepts_relabels_and_rejects_kept_frames_for_operators_only()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        var recording = new RecordingSink();
+        var frames = Directory.GetFiles(InProcessSettings.DemoPictures, "*.jpg").Length;
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["demo"], fps: 25, loop: false);
+        settings["Inspection:Evidence:Enabled"] = "true";
+        var evidence = settings["Inspection:Evidence:Directory"];
+        await using var worker = await InProcessWorker.StartAsync(settings, services => services.AddSingleton<IResultSink>(recording));
+        await Waiting.WaitUntil(() => recording.Results.Count(r => r.Evidence is not null) >= 3 && recording.Results.Where(r => r.Evidence is not null).All(r => File.Exists(Path.Combine(evidence, "meta", r.Evidence!.Id + ".json"))), "three kept frames written", TimeSpan.FromSeconds(60));
+        var items = recording.Results.Where(r => r.Evidence is not null).Select(r => r.Evidence!.Id).Take(3).ToList();
+        ILineCommands gate = worker.Get<CommandGate>();
+        var ana = new WebUser("ana", Access.Role.Operator);
+
+        var refused = await gate.RunAsync(new WebUser("sam", Access.Role.Scada), "review", null, new JsonObject { ["item"] = items[0], ["action"] = "accept" }, audit: false, CancellationToken.None);
+        Assert.Equal(403, refused.Status);
+        Assert.True(File.Exists(Path.Combine(evidence, "meta", items[0] + ".json")));
+
+        Assert.Equal(200, (await gate.RunAsync(ana, "review", null, new JsonObject { ["item"] = items[0], ["action"] = "accept" }, audit: false, CancellationToken.None)).Status);
+        Assert.Equal(200, (await gate.RunAsync(ana, "review", null, new JsonObject { ["item"] = items[1], ["action"] = "relabel", ["labels"] = new JsonArray("0 0.5 0.5 0.2 0.1") }, audit: false, CancellationToken.None)).Status);
+        var rejected = await gate.RunAsync(ana, "review", null, new JsonObject { ["item"] = items[2], ["action"] = "reject" }, audit: false, CancellationToken.None);
+        Assert.Equal("rejected", (string)rejected.Result!["status"]!);
+        var again = await gate.RunAsync(ana, "review", null, new JsonObject { ["item"] = items[2], ["action"] = "accept" }, audit: false, CancellationToken.None);
+        Assert.Equal(400, again.Status);
+        Assert.Contains("no pending evidence item", again.Error, StringComparison.Ordinal);
+        var traversal = await gate.RunAsync(ana, "review", null, new JsonObject { ["item"] = "../data", ["action"] = "reject" }, audit: false, CancellationToken.None);
+        Assert.Equal(400, traversal.Status);
+
+        foreach (var (item, to) in new[] { (items[0], "reviewed"), (items[1], "reviewed"), (items[2], "rejected") })
+        {
+            Assert.False(File.Exists(Path.Combine(evidence, "images", item + ".jpg")), item);
+            Assert.True(File.Exists(Path.Combine(evidence, to, "images", item + ".jpg")), $"{to}/images/{item}.jpg");
+            Assert.True(File.Exists(Path.Combine(evidence, to, "meta", item + ".json")), $"{to}/meta/{item}.json");
+        }
+
+        Assert.Equal("0 0.5 0.5 0.2 0.1", File.ReadAllText(Path.Combine(evidence, "reviewed", "labels", items[1] + ".txt")).Trim());
     }
 }

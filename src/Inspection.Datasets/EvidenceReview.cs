@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Inspection.Core;
-using Inspection.Datasets;
 
-namespace Inspection.Retraining;
+namespace Inspection.Datasets;
 
 /// <summary>An evidence item waiting for a person: its name and what the worker recorded.</summary>
 public sealed record PendingItem(string Name, string Camera, string Verdict, string? PartId, DateTimeOffset CaptureTime, string Summary);
