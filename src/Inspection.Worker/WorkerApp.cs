@@ -172,7 +172,7 @@ public static class WorkerApp
         services.AddSingleton<AuditLog>();
         services.AddSingleton<CommandGate>();
         services.AddSingleton<TriggerDesk>();
-        services.AddSingleton<IResultSink>(provider => new JsonResultSink(provider.GetRequiredService<MessagingHost>().Session, provider.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IResultSink>(provider => new JsonResultSink(provider.GetRequiredService<MessagingHost>().Session, provider.GetRequiredService<TimeProvider>(), options.Web.EvidenceBaseUrl()));
         if (options.Sparkplug.Enabled)
         {
             services.AddSingleton<IResultSink>(provider => new SparkplugSink(options.Mqtt, options.Sparkplug, provider.GetRequiredService<ILoggerFactory>().CreateLogger<SparkplugSink>()));

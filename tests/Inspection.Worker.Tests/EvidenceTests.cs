@@ -152,6 +152,25 @@ public sealed class EvidenceTests
         }
     }
 
+    /// <summary>The MQTT result of a kept frame names its item and the picture's URL under the web view's public base URL.</summary>
+    [Fact]
+    public async Task A_kept_frame_s_MQTT_result_carries_its_evidence_URL_under_the_public_base_URL()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/defect");
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["demo"], fps: 25, loop: false);
+        settings["Inspection:Evidence:Enabled"] = "true";
+        settings["Inspection:Web:PublicBaseUrl"] = "https://line3-ipc:9401/";
+        await using var worker = await InProcessWorker.StartAsync(settings);
+        await Waiting.WaitUntil(() => subscriber.Snapshot().Count > 0, "an NG result", TimeSpan.FromSeconds(60));
+
+        var message = JsonNode.Parse(subscriber.Snapshot()[0].Payload)!;
+        var id = (string)message["evidence"]!["id"]!;
+        Assert.Equal($"https://line3-ipc:9401/api/evidence/{id}.jpg", (string)message["evidence"]!["url"]!);
+        Assert.Equal(3, (int)message["schemaVersion"]!);
+    }
+
     /// <summary>A writer that is behind drops the offer and says so, so the pipeline publishes no evidence id for a picture that will never exist.</summary>
     [Fact]
     public void An_offer_the_full_queue_drops_returns_false_and_is_counted()

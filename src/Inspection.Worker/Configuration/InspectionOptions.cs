@@ -37,6 +37,9 @@ public sealed class InspectionOptions
 
     public HttpOptions Http { get; set; } = new();
 
+    /// <summary>The line's screen on its own listener (docs/web.md); its public base URL names evidence pictures in results.</summary>
+    public Inspection.Web.WebOptions Web { get; set; } = new();
+
     /// <summary>On SIGTERM: stop the cameras, finish the batches in flight and flush MQTT within this time.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(15);

@@ -64,6 +64,7 @@ public static class InspectionOptionsValidator
         }
 
         Access(options, problems);
+        problems.AddRange(options.Web.Problems());
         if (options.Model.ModelPath.Length > 0 && !File.Exists(options.Model.ModelPath))
         {
             problems.Add($"{InspectionOptions.Section}:Model:ModelPath: '{options.Model.ModelPath}' does not exist; give an ONNX model exported by 'inspection export' or Ultralytics.");
