@@ -132,8 +132,7 @@ public sealed class EvidenceTests
         using var broker = ServerProcess.Mosquitto(folder.Path);
         var recording = new RecordingSink();
         var frames = Directory.GetFiles(InProcessSettings.DemoPictures, "*.jpg").Length;
-        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["demo"], fps: 25, loop: false);
-        settings["Inspection:Evidence:Enabled"] = "true";
+        var settings = KeepingEvidence(folder, broker.Port);
         await using (var worker = await InProcessWorker.StartAsync(settings, services => services.AddSingleton<IResultSink>(recording)))
         {
             await Waiting.WaitUntil(() => recording.Results.Count(r => r.Sequence > 0) == frames, $"{frames} results", TimeSpan.FromSeconds(60));
@@ -159,8 +158,7 @@ public sealed class EvidenceTests
         using var folder = new TempFolder();
         using var broker = ServerProcess.Mosquitto(folder.Path);
         await using var subscriber = await MqttSubscriber.StartAsync(broker.Port, "inspection/plant1/lineA/+/defect");
-        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["demo"], fps: 25, loop: false);
-        settings["Inspection:Evidence:Enabled"] = "true";
+        var settings = KeepingEvidence(folder, broker.Port);
         settings["Inspection:Web:PublicBaseUrl"] = "https://line3-ipc:9401/";
         await using var worker = await InProcessWorker.StartAsync(settings);
         await Waiting.WaitUntil(() => subscriber.Snapshot().Count > 0, "an NG result", TimeSpan.FromSeconds(60));
@@ -197,9 +195,7 @@ public sealed class EvidenceTests
         using var folder = new TempFolder();
         using var broker = ServerProcess.Mosquitto(folder.Path);
         var recording = new RecordingSink();
-        var frames = Directory.GetFiles(InProcessSettings.DemoPictures, "*.jpg").Length;
-        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["demo"], fps: 25, loop: false);
-        settings["Inspection:Evidence:Enabled"] = "true";
+        var settings = KeepingEvidence(folder, broker.Port);
         var evidence = settings["Inspection:Evidence:Directory"];
         await using var worker = await InProcessWorker.StartAsync(settings, services => services.AddSingleton<IResultSink>(recording));
         await Waiting.WaitUntil(() => recording.Results.Count(r => r.Evidence is not null) >= 3 && recording.Results.Where(r => r.Evidence is not null).All(r => File.Exists(Path.Combine(evidence, "meta", r.Evidence!.Id + ".json"))), "three kept frames written", TimeSpan.FromSeconds(60));
@@ -229,5 +225,13 @@ public sealed class EvidenceTests
         }
 
         Assert.Equal("0 0.5 0.5 0.2 0.1", File.ReadAllText(Path.Combine(evidence, "reviewed", "labels", items[1] + ".txt")).Trim());
+    }
+
+    /// <summary>The demo pictures once through one camera, with evidence kept (the demo model finds cracks in some).</summary>
+    private static Dictionary<string, string> KeepingEvidence(TempFolder folder, int brokerPort)
+    {
+        var settings = InProcessSettings.Demo(folder, brokerPort, cameras: ["demo"], fps: 25, loop: false);
+        settings["Inspection:Evidence:Enabled"] = "true";
+        return settings;
     }
 }
