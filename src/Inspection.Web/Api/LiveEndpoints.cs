@@ -90,6 +90,7 @@ internal static class LiveEndpoints
         var lastSent = Stopwatch.GetTimestamp() - (long)(interval.TotalSeconds * Stopwatch.Frequency);
         try
         {
+            await response.Body.FlushAsync(cancel).ConfigureAwait(false); // the headers now: the viewer knows it is connected before the first frame
             while (!cancel.IsCancellationRequested)
             {
                 var frame = await slot.NextAsync(version, cancel).ConfigureAwait(false);
