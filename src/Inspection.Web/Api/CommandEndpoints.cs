@@ -102,5 +102,5 @@ internal static class CommandEndpoints
 
     private sealed record EmptyBody;
 
-    private sealed record ThresholdBody(string? Class, double Confidence);
+    private sealed record ThresholdBody(double Confidence, string? Class = null);
 }

@@ -128,18 +128,18 @@ internal static class EvidenceEndpoints
             return await CommandEndpoints.SteerAsync<ReviewBody>(context, line, "review", null, _ => []).ConfigureAwait(false); // refused and audited
         }
 
-        var (body, refusal) = await WebHttp.ReadAsync<ReviewBody>(context).ConfigureAwait(false);
-        if (body is null)
-        {
-            return refusal!;
-        }
-
         switch (evidence.Status(id))
         {
             case null:
                 return Gone();
-            case not "pending":
-                return WebHttp.Error(409, $"evidence item '{id}' is {evidence.Status(id)} already");
+            case not "pending" and var status:
+                return WebHttp.Error(409, $"evidence item '{id}' is {status} already");
+        }
+
+        var (body, refusal) = await WebHttp.ReadAsync<ReviewBody>(context).ConfigureAwait(false);
+        if (body is null)
+        {
+            return refusal!;
         }
 
         if (Problem(body, evidence.ClassNames()) is { } problem)
@@ -192,7 +192,7 @@ internal static class EvidenceEndpoints
 
     private static IResult Gone() => WebHttp.Error(404, "no such evidence item: it was never kept, or the quota has evicted it");
 
-    private sealed record ReviewBody(string Action, IReadOnlyList<LabelBody>? Labels);
+    private sealed record ReviewBody(string Action, IReadOnlyList<LabelBody>? Labels = null);
 
     private sealed record LabelBody(int ClassId, double Cx, double Cy, double W, double H);
 }

@@ -53,11 +53,12 @@ public sealed class FeedTests
         using var events = new SseReader(await response.Content.ReadAsStreamAsync());
         await events.NextAsync(Wait);
 
-        // more than the reader's queue holds, written while it does not read
+        // more than the reader's queue and the sockets' buffers hold (~30 MB), written while it does not read
         var published = SseHub.QueueCapacity * 8;
+        var many = Enumerable.Range(0, 200).Select(i => new Detection(0, 0.5f, new BoundingBox(i, i, i + 10.5f, i + 20.5f))).ToArray();
         for (var i = 1; i <= published; i++)
         {
-            await web.Publish(SinkItem.ForResult(WebApp.Result("cam1", i, Verdict.Ok)));
+            await web.Publish(SinkItem.ForResult(WebApp.Result("cam1", i, Verdict.Ok) with { Detections = many }));
         }
 
         JsonNode? gap = null;
