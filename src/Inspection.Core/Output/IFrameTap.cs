@@ -1,15 +1,14 @@
 namespace Inspection.Core;
 
 /// <summary>
-/// Sees a frame's pixels together with its result, on the detector's thread, before the pooled pixels are reused:
-/// what a live view needs and a sink (which only gets the result) cannot have. The pipeline asks every registered
-/// tap per frame; with none registered it costs nothing.
+/// Something that wants a look at a frame's pixels (the web view's live picture). The pipeline asks each tap after
+/// the result is built and before the frame's pooled pixels go back; none registered costs nothing.
 /// </summary>
 public interface IFrameTap
 {
-    /// <summary>Cheap: whether this frame is wanted now (someone watches the camera and the rate allows one).</summary>
+    /// <summary>Cheap: a viewer is connected and the rate allows one now.</summary>
     bool Wants(string cameraId, long nowTimestamp);
 
-    /// <summary>Copies what it keeps (the image is reused once this returns); no encoding here, and never blocks.</summary>
+    /// <summary>Copy what you keep; no encoding; never blocks.</summary>
     void Take(in ImageView image, InspectionResult result);
 }
