@@ -21,6 +21,8 @@ test_packages=(
   # The container image tests: podman builds and runs the images (runc: crun fails on these kernels' cgroups),
   # debootstrap makes their minimal Debian 12 base (../shared/tools/minimal-debian.sh image)
   podman runc debootstrap
+  # The web view's browser tests: a real headless Chromium driven by its own chromedriver (same version, no download)
+  chromium chromium-driver
 )
 
 packages=("${runtime_packages[@]}")

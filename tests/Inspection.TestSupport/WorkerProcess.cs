@@ -13,13 +13,19 @@ public sealed class WorkerProcess : IDisposable
     private readonly List<string> _lines = [];
     private int _disposed;
 
-    private WorkerProcess(Process process, int httpPort)
+    private WorkerProcess(Process process, int httpPort, int webPort)
     {
         _process = process;
         HttpPort = httpPort;
+        WebPort = webPort;
     }
 
     public int HttpPort { get; }
+
+    /// <summary>The web view's own listener (Inspection:Web:Url), apart from /metrics and /health on <see cref="HttpPort"/>.</summary>
+    public int WebPort { get; }
+
+    public string WebUrl => $"http://127.0.0.1:{WebPort}";
 
     public int Id => _process.Id;
 
@@ -49,11 +55,12 @@ public sealed class WorkerProcess : IDisposable
 
     /// <summary>
     /// Starts the worker in <paramref name="folder"/> with <paramref name="settings"/> given as configuration paths
-    /// ("Inspection:Cameras:0:Uri") and an HTTP port of its own.
+    /// ("Inspection:Cameras:0:Uri"), an HTTP port of its own and a web view port of its own.
     /// </summary>
     public static WorkerProcess Start(string folder, IReadOnlyDictionary<string, string> settings, params string[] args)
     {
         var httpPort = ServerProcess.FreePort();
+        var webPort = ServerProcess.FreePort();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = folder };
         start.ArgumentList.Add(WorkerPath);
         foreach (var arg in args)
@@ -62,13 +69,14 @@ public sealed class WorkerProcess : IDisposable
         }
 
         start.Environment["Inspection__Http__Url"] = $"http://127.0.0.1:{httpPort}";
+        start.Environment["Inspection__Web__Url"] = $"http://127.0.0.1:{webPort}";
         foreach (var (key, value) in settings)
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }
 
         var process = new Process { StartInfo = start };
-        var worker = new WorkerProcess(process, httpPort);
+        var worker = new WorkerProcess(process, httpPort, webPort);
         process.OutputDataReceived += (_, e) => worker.Add(e.Data);
         process.ErrorDataReceived += (_, e) => worker.Add(e.Data);
         process.Start();
