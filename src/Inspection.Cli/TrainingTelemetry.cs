@@ -72,7 +72,7 @@ internal sealed class TrainingTelemetry : IAsyncDisposable
         }
     }
 
-    public static Option<string?> MetricsUrl { get; } = new("--metrics-url") { Description = "Serve the run's progress as Prometheus metrics at this address while it runs (http://127.0.0.1:9401; 0.0.0.0 for every interface)." };
+    public static Option<string?> MetricsUrl { get; } = new("--metrics-url") { Description = "Serve the run's progress as Prometheus metrics at this address while it runs (http://127.0.0.1:9402; 0.0.0.0 for every interface)." };
 
     public static Option<string?> MqttHost { get; } = new("--mqtt-host") { Description = "Publish progress (each epoch) and summaries to this broker." };
 
@@ -94,7 +94,7 @@ internal sealed class TrainingTelemetry : IAsyncDisposable
         Uri? metrics = null;
         if (parse.GetValue(MetricsUrl) is { } url && (!Uri.TryCreate(url, UriKind.Absolute, out metrics) || metrics.Scheme != "http" || metrics.IsDefaultPort))
         {
-            throw new InspectionInputException($"--metrics-url '{url}' is not an address like http://127.0.0.1:9401.");
+            throw new InspectionInputException($"--metrics-url '{url}' is not an address like http://127.0.0.1:9402.");
         }
 
         var mqtt = parse.GetValue(MqttHost) is { } host

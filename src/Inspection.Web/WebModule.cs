@@ -19,7 +19,7 @@ public static class WebModule
     private static readonly (string Route, string File)[] Pages =
     [
         ("/", "index.html"), ("/camera/{id}", "camera.html"), ("/feed", "feed.html"), ("/defects", "defects.html"),
-        ("/defects/{id}", "defect.html"), ("/model", "model.html"), ("/rules", "rules.html"),
+        ("/defects/{id}", "defects.html"), ("/model", "model.html"), ("/rules", "rules.html"),
     ];
 
     /// <summary>The web sink (as an <see cref="IResultSink"/>), the live frame tap (<see cref="IFrameTap"/>), sessions, Data Protection and antiforgery.</summary>

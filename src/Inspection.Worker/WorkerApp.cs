@@ -143,13 +143,14 @@ public static class WorkerApp
             o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
         });
         builder.Logging.ClearProviders().AddConsole();
-        builder.WebHost.UseUrls(options.Http.Url);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout);
         AddServices(builder.Services, options);
+        WebListener.Add(builder, options);
         builder.Services.AddHostedService<StartupBanner>();
         builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
 
         var app = builder.Build();
+        WebListener.Map(app, options);
         app.MapMetrics("/metrics", app.Services.GetRequiredService<WorkerMetrics>().Registry);
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = ReadinessCheck.WriteAsync });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = ReadinessCheck.WriteAsync });
@@ -217,7 +218,7 @@ public static class WorkerApp
         InvalidOperationException when e.Message.Contains("configuration value", StringComparison.OrdinalIgnoreCase) =>
             $"{e.Message.TrimEnd('.')}{(e.InnerException is { } cause ? ": " + cause.Message : string.Empty)}",
         IOException io when io.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase) =>
-            $"{io.Message.TrimEnd('.')}; another process listens there: set Inspection:Http:Url to a free address",
+            $"{io.Message.TrimEnd('.')}; another process listens there: set Inspection:Http:Url (metrics and health) or Inspection:Web:Url (the screen), whichever has that address, to a free address",
         SocketException { SocketErrorCode: SocketError.AddressNotAvailable } socket =>
             $"{socket.Message}: Inspection:Http:Url names an address this machine does not have; use one of its own, 127.0.0.1 or 0.0.0.0",
         AggregateException { InnerExceptions.Count: 1 } aggregate => Explain(aggregate.InnerException!),
@@ -233,10 +234,11 @@ public static class WorkerApp
             lifetime.ApplicationStarted.Register(() =>
             {
                 var url = options.Value.Http.Url.TrimEnd('/');
+                var web = options.Value.Web;
                 logger.LogInformation(
-                    "Inspecting {Cameras} with {Model} {Version}. Results: {Watch}  Metrics: {Url}/metrics  Health: {Url}/health/ready",
+                    "Inspecting {Cameras} with {Model} {Version}. Results: {Watch}  Screen: {Screen}  Metrics: {Url}/metrics  Health: {Url}/health/ready",
                     string.Join(", ", options.Value.Cameras.Select(c => $"{c.Id} ({c.Mode.ToString().ToLowerInvariant()})")),
-                    model.Serving.Name, model.Serving.Version, messaging.WatchCommand, url, url);
+                    model.Serving.Name, model.Serving.Version, messaging.WatchCommand, web.Enabled ? web.Url.TrimEnd('/') + "/" : "off", url, url);
             });
             return Task.CompletedTask;
         }

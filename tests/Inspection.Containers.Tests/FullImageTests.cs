@@ -148,6 +148,7 @@ public sealed class FullImageTests : IDisposable
         return
         [
             "-e", $"Inspection__Http__Url=http://0.0.0.0:{httpPort}",
+            "-e", $"Inspection__Web__Url=http://127.0.0.1:{ServerProcess.FreePort()}",
             "-e", $"Inspection__Mqtt__EmbeddedBrokerPort={ServerProcess.FreePort().ToString(CultureInfo.InvariantCulture)}",
         ];
     }

@@ -52,6 +52,7 @@ public sealed class WorkerImageTests : IDisposable
             "-v", $"{Podman.DataFolder(_folder)}:/data",
             "-e", "Inspection__Mqtt__Host=127.0.0.1", "-e", $"Inspection__Mqtt__Port={broker.Port}",
             "-e", $"Inspection__Http__Url=http://127.0.0.1:{httpPort}",
+            "-e", $"Inspection__Web__Url=http://127.0.0.1:{ServerProcess.FreePort()}",
         ]);
         var published = await subscriber.StandardOutput.ReadToEndAsync();
         await subscriber.WaitForExitAsync();

@@ -158,7 +158,7 @@ public sealed partial class ConfigurationTests
     }
 
     [Theory]
-    [InlineData("taken", "address already in use; another process listens there: set Inspection:Http:Url to a free address")]
+    [InlineData("taken", "address already in use; another process listens there: set Inspection:Http:Url (metrics and health) or Inspection:Web:Url (the screen), whichever has that address, to a free address")]
     [InlineData("http://192.0.2.1:9400", "Inspection:Http:Url names an address this machine does not have")]
     public void An_http_address_the_worker_cannot_listen_on_stops_it_with_one_line_after_stopping_what_had_started(string url, string expected)
     {

@@ -95,7 +95,7 @@ public sealed partial class DashboardTests(DashboardTests.RunningWorker worker) 
         using var folder = new TempFolder();
         var configuration = (await File.ReadAllTextAsync(Path.Combine(AlertRuleTests.PrometheusFolder, "prometheus.yml")))
             .Replace("worker:9400", $"127.0.0.1:{worker.Process.HttpPort}", StringComparison.Ordinal)
-            .Replace("retrain:9401", $"127.0.0.1:{ServerProcess.FreePort()}", StringComparison.Ordinal) // no training now: a down target
+            .Replace("retrain:9402", $"127.0.0.1:{ServerProcess.FreePort()}", StringComparison.Ordinal) // no training now: a down target
             .Replace("scrape_interval: 5s", "scrape_interval: 1s", StringComparison.Ordinal)
             .Replace("evaluation_interval: 5s", "evaluation_interval: 1s", StringComparison.Ordinal);
         await File.WriteAllTextAsync(Path.Combine(folder.Path, "prometheus.yml"), configuration);

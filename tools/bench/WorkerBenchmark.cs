@@ -151,7 +151,7 @@ internal static class WorkerBenchmark
             $"--Inspection:Mqtt:EmbeddedBrokerPort={Measure.FreePort()}",
             $"--Inspection:Mqtt:Queue:Directory={Path.Combine(folder, "queue")}",
             $"--Inspection:Evidence:Enabled=false",
-            $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}",
+            $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}", $"--Inspection:Web:Url=http://127.0.0.1:{Measure.FreePort()}",
             "--Logging:LogLevel:Default=Warning",
         };
         for (var i = 0; i < sources; i++)

@@ -31,6 +31,7 @@ trap 'podman rm -f -t 0 "$name" >/dev/null 2>&1 || true; [ -n "${broker:-}" ] &&
 # The same settings inside and outside, as environment variables (the clip is mounted at the same path).
 settings() { # HTTP_PORT
   echo "Inspection__Http__Url=http://127.0.0.1:$1"
+  echo "Inspection__Web__Url=http://127.0.0.1:$(free_port)"
   echo "Inspection__Mqtt__EmbeddedBrokerPort=$(free_port)"
   echo "Inspection__Model__Providers__0=Cpu"
   echo "Inspection__Evidence__Enabled=false"
@@ -89,7 +90,7 @@ sleep 0.5
 started=$(now)
 mosquitto_sub -h 127.0.0.1 -p "$port" -t 'inspection/+/+/demo/result' -C 1 -W 120 >/dev/null & sub=$!
 podman run -d --name "$name" --network host --ulimit host --health-interval disable -v "$work:/data" \
-  -e Inspection__Mqtt__Host=127.0.0.1 -e Inspection__Mqtt__Port="$port" -e Inspection__Http__Url="http://127.0.0.1:$(free_port)" "$image" >/dev/null 2>&1
+  -e Inspection__Mqtt__Host=127.0.0.1 -e Inspection__Mqtt__Port="$port" -e Inspection__Http__Url="http://127.0.0.1:$(free_port)" -e Inspection__Web__Url="http://127.0.0.1:$(free_port)" "$image" >/dev/null 2>&1
 wait "$sub"
 first_result=$(echo "$(now) - $started" | bc -l)
 

@@ -18,6 +18,11 @@ public static class DataFolders
             folders.Add(("Inspection:Evidence:Directory", options.Evidence.Directory, "NG and uncertain frames are kept there for retraining"));
         }
 
+        if (options.Web.Enabled)
+        {
+            folders.Add(("Inspection:Web:KeysDirectory", options.Web.KeysDirectory, "the screen's session keys are kept there so that sign-ins survive a restart"));
+        }
+
         if (options.Sparkplug.Enabled)
         {
             folders.Add(("Inspection:Sparkplug:BdSeqFile", Path.GetDirectoryName(Path.GetFullPath(options.Sparkplug.BdSeqFile))!, "the Sparkplug birth/death sequence survives restarts there"));

@@ -64,7 +64,11 @@ public static class InspectionOptionsValidator
         }
 
         Access(options, problems);
-        problems.AddRange(options.Web.Problems());
+        problems.AddRange(options.Web.Problems(options.Access.UsersFile));
+        if (options.Web.Enabled && Uri.TryCreate(options.Web.Url, UriKind.Absolute, out var web) && Uri.TryCreate(options.Http.Url, UriKind.Absolute, out var http) && web.Port == http.Port)
+        {
+            problems.Add($"{InspectionOptions.Section}:Web:Url '{options.Web.Url}' has the port of Inspection:Http:Url ({http.Port}); the screen needs a listener of its own: give it another port (9401 by default).");
+        }
         if (options.Model.ModelPath.Length > 0 && !File.Exists(options.Model.ModelPath))
         {
             problems.Add($"{InspectionOptions.Section}:Model:ModelPath: '{options.Model.ModelPath}' does not exist; give an ONNX model exported by 'inspection export' or Ultralytics.");

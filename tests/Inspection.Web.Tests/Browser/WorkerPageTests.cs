@@ -55,9 +55,9 @@ public sealed class WorkerPageTests
     {
         using var folder = new TempFolder();
         using var worker = StartWorker(folder, ["station"], CrackPictures(folder), withUsers: true);
+        await WaitForWebAsync(worker.Process); // the embedded broker is up before the screen's listener
         await using var watcher = await MqttSubscriber.StartAsync(worker.BrokerPort, $"{Line}/#", "watcher", "ana", Password);
         using var browser = BrowserSession.Start(BrowserSession.Panel);
-        await WaitForWebAsync(worker.Process);
         SignIn(browser, worker.Process, "ana", "/feed");
 
         await Waiting.WaitUntil(() => Results(watcher).Any(r => r["evidence"] is not null), "an NG result with evidence on MQTT", TimeSpan.FromSeconds(30));
@@ -88,9 +88,9 @@ public sealed class WorkerPageTests
     {
         using var folder = new TempFolder();
         using var worker = StartWorker(folder, ["station"], CrackPictures(folder), withUsers: true);
+        await WaitForWebAsync(worker.Process); // the embedded broker is up before the screen's listener
         await using var watcher = await MqttSubscriber.StartAsync(worker.BrokerPort, $"{Line}/#", "watcher", "ana", Password);
         using var browser = BrowserSession.Start(BrowserSession.Panel);
-        await WaitForWebAsync(worker.Process);
 
         SignIn(browser, worker.Process, "vic", "/rules");
         Assert.Empty(browser.Driver.FindElements(By.CssSelector("input.threshold, button.save")));
@@ -132,7 +132,7 @@ public sealed class WorkerPageTests
         var items = Directory.GetFiles(images, "*.jpg").Select(f => Path.GetFileNameWithoutExtension(f)).Order(StringComparer.Ordinal).Take(3).ToList();
         var copy = folder.File("evidence-cli");
         CopyTree(folder.File("evidence"), copy);
-        using var restarted = StartWorker(folder, ["station"], CrackPictures(folder), withUsers: true, withCameras: false);
+        using var restarted = StartWorker(folder, ["station"], CrackPictures(folder), withUsers: true, collect: false);
         using var browser = BrowserSession.Start(BrowserSession.Panel);
         await WaitForWebAsync(restarted.Process);
         SignIn(browser, restarted.Process, "ana", $"/defects/{items[0]}");
@@ -195,7 +195,7 @@ public sealed class WorkerPageTests
         public void Dispose() => Process.Dispose();
     }
 
-    private static RunningLine StartWorker(TempFolder folder, string[] cameras, string pictures, bool withUsers, bool withCameras = true)
+    private static RunningLine StartWorker(TempFolder folder, string[] cameras, string pictures, bool withUsers, bool collect = true)
     {
         var brokerPort = ServerProcess.FreePort();
         var settings = new Dictionary<string, string>
@@ -218,13 +218,21 @@ public sealed class WorkerPageTests
             File.WriteAllText(folder.File("worker-password"), Password);
         }
 
-        for (var i = 0; withCameras && i < cameras.Length; i++)
+        if (!collect)
+        {
+            // Reviews only: the evidence folder stays as it is (no new NG or uncertain items under the comparison).
+            settings["Inspection:Evidence:SaveNg"] = "false";
+            settings["Inspection:Evidence:UncertainSampleRate"] = "0";
+        }
+
+        for (var i = 0; i < cameras.Length; i++)
         {
             settings[$"Inspection:Cameras:{i}:Id"] = cameras[i];
             settings[$"Inspection:Cameras:{i}:Uri"] = pictures;
             settings[$"Inspection:Cameras:{i}:Kind"] = "Folder";
             settings[$"Inspection:Cameras:{i}:FolderFps"] = "5";
             settings[$"Inspection:Cameras:{i}:Loop"] = "true";
+            settings[$"Inspection:Cameras:{i}:Integrity:FrozenAfter"] = "01:00:00"; // one still picture looped is not a frozen camera here
         }
 
         return new RunningLine(WorkerProcess.Start(folder.Path, settings), brokerPort);
