@@ -9,6 +9,7 @@ using Inspection.Bench;
 //        inspection-bench soak [--cameras 8] [--fps 25] [--minutes 10]
 //        inspection-bench sinks [--sources 3] [--frames 200] [--batch 8] [--messages 20000] [--rounds 3]
 //        inspection-bench integrity [--sources 3] [--frames 200] [--batch 8] [--seconds 2] [--rounds 3]
+//        inspection-bench web [--cameras 4] [--fps 25] [--seconds 20] [--rounds 3] [--warmup 10]
 var command = args.FirstOrDefault() ?? "detector";
 var options = BenchOptions.Parse(args.Skip(1).ToArray());
 switch (command)
@@ -40,7 +41,10 @@ switch (command)
     case "integrity":
         await IntegrityBenchmark.RunAsync(options);
         return 0;
+    case "web":
+        await WebBenchmark.RunAsync(options);
+        return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, swap, sinks, soak, integrity.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, swap, sinks, soak, integrity, web.");
         return 2;
 }

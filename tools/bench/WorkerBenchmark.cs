@@ -141,7 +141,7 @@ internal static class WorkerBenchmark
         }
     }
 
-    private static string[] Arguments(string model, string clip, int sources, int batch, string folder, bool realtime)
+    internal static string[] Arguments(string model, string clip, int sources, int batch, string folder, bool realtime)
     {
         var args = new List<string>
         {
@@ -198,7 +198,7 @@ internal static class WorkerBenchmark
         return (int)capture.Get(VideoCaptureProperties.FrameCount);
     }
 
-    private static double Percentile(IEnumerable<double> values, double p)
+    internal static double Percentile(IEnumerable<double> values, double p)
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(p * sorted.Length))];
