@@ -43,6 +43,7 @@ public static class WebModule
         services.AddSingleton<EvidenceFiles>();
         services.AddSingleton<WebUsers>();
         services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<RegistryView>();
         services.AddSingleton<EmbeddedAssets>();
 
         var https = options.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase);

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Inspection.Access;
+using Inspection.Models;
 using Inspection.TestSupport;
 using OpenQA.Selenium;
 
@@ -121,6 +122,50 @@ public sealed class WorkerPageTests
     }
 
     [SkippableFact]
+    public async Task The_model_page_shows_the_registrys_versions_and_an_operator_promotes_one_from_its_row()
+    {
+        using var folder = new TempFolder();
+        var registry = new ModelRegistry(folder.File("registry"));
+        var onnx = Path.Combine(SharedData.RepositoryRoot, "models", "workpiece-crack", "workpiece-crack-yolov8n-320.onnx");
+        foreach (var map50 in new[] { 0.61, 0.64 })
+        {
+            registry.Register("crack", onnx, new ModelCard
+            {
+                Name = "crack", Version = 0, Sha256 = string.Empty, Created = DateTimeOffset.UtcNow, Classes = ["crack"], ImageSize = 320,
+                Metrics = new Dictionary<string, double> { ["mAP50"] = map50, ["mAP50_95"] = map50 / 2 },
+            });
+        }
+
+        var (privateKey, _, keyId) = SigningKeys.Generate(folder.File("keys"));
+        using (var key = SigningKeys.LoadPrivateKey(privateKey))
+        {
+            ModelSignature.Sign(registry.Get("crack", 2), key);
+        }
+
+        registry.Promote("crack", 1);
+        using var worker = StartWorker(folder, ["station"], DemoPictures, withUsers: true, settings: new() { ["Inspection:Model:Registry"] = registry.Root, ["Inspection:Model:Name"] = "crack" });
+        await WaitForWebAsync(worker.Process);
+        using var browser = BrowserSession.Start(BrowserSession.Panel);
+        SignIn(browser, worker.Process, "ana", "/model");
+
+        string Row(string version) => browser.Driver.FindElement(By.CssSelector($"table.versions tr[data-version='{version}']")).Text;
+        Assert.Equal(["2", "1"], browser.Driver.FindElements(By.CssSelector("table.versions tbody tr")).Select(r => r.GetAttribute("data-version")));
+        Assert.Contains("serving", Row("1"), StringComparison.Ordinal);
+        Assert.Contains("mAP50 0.640", Row("2"), StringComparison.Ordinal);
+        Assert.Equal(keyId[..16] + "…", browser.Driver.FindElement(By.CssSelector("tr[data-version='2'] td.signature")).Text);
+        Assert.Equal("not signed", browser.Driver.FindElement(By.CssSelector("tr[data-version='1'] td.signature")).Text);
+        Assert.Contains(registry.Get("crack", 1).Card.Sha256[..16], browser.Driver.FindElement(By.CssSelector("#model article")).Text, StringComparison.Ordinal);
+        Assert.Empty(browser.Driver.FindElements(By.CssSelector("tr[data-version='1'] button.promote")));
+
+        browser.Driver.FindElement(By.CssSelector("tr[data-version='2'] button.promote")).Click();
+        browser.WaitFor(_ => Row("2").Contains("serving", StringComparison.Ordinal), "version 2 serving", TimeSpan.FromSeconds(60));
+        Assert.Equal(2, registry.Pointer("crack")!.Version);
+        Assert.Single(browser.Driver.FindElements(By.CssSelector("tr[data-version='1'] button.promote")));
+        Assert.Single(browser.Driver.FindElements(By.Id("rollback")));
+        browser.AssertNoConsoleErrors("model");
+    }
+
+    [SkippableFact]
     public async Task Reviewing_in_the_browser_moves_the_items_as_dataset_review_does_and_dataset_check_passes()
     {
         using var folder = new TempFolder();
@@ -195,10 +240,10 @@ public sealed class WorkerPageTests
         public void Dispose() => Process.Dispose();
     }
 
-    private static RunningLine StartWorker(TempFolder folder, string[] cameras, string pictures, bool withUsers, bool collect = true)
+    private static RunningLine StartWorker(TempFolder folder, string[] cameras, string pictures, bool withUsers, bool collect = true, Dictionary<string, string>? settings = null)
     {
         var brokerPort = ServerProcess.FreePort();
-        var settings = new Dictionary<string, string>
+        settings = new Dictionary<string, string>(settings ?? [])
         {
             ["Inspection:Mqtt:EmbeddedBrokerPort"] = brokerPort.ToString(CultureInfo.InvariantCulture),
             ["Inspection:Mqtt:Site"] = "plant1",
