@@ -101,6 +101,23 @@ public sealed class PageTests
     }
 
     [SkippableFact]
+    public async Task A_feed_row_kept_as_evidence_opens_its_review_page()
+    {
+        await using var line = await MockLine.StartAsync("operator");
+        using var browser = BrowserSession.Start(BrowserSession.Panel);
+        browser.Open(line.Url + "/feed");
+        var row = browser.Driver.FindElements(By.CssSelector("#feed tr[data-evidence]"))[0];
+        var id = row.GetAttribute("data-evidence")!;
+        Assert.Equal($"/defects/{id}", new Uri(row.FindElement(By.CssSelector("a.evidence")).GetAttribute("href")!).AbsolutePath);
+        Assert.Empty(browser.Driver.FindElements(By.CssSelector("#feed tr:not([data-evidence]) a.evidence")));
+
+        browser.Script("arguments[0].click();", row.FindElement(By.CssSelector("td"))); // new rows keep arriving above it: a scripted click stays on it
+        browser.WaitFor(d => new Uri(d.Url).AbsolutePath == $"/defects/{id}" && d.FindElement(By.TagName("body")).GetAttribute("data-ready") == "true", "the review page");
+        Assert.Equal(id, browser.Driver.FindElement(By.TagName("h1")).Text);
+        browser.AssertNoConsoleErrors("feed to review");
+    }
+
+    [SkippableFact]
     public async Task Review_in_the_browser_sends_accept_relabel_and_reject()
     {
         await using var line = await MockLine.StartAsync("operator");

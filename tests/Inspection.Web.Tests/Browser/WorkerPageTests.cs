@@ -68,6 +68,9 @@ public sealed class WorkerPageTests
 
         browser.Driver.Navigate().Refresh(); // the feed's first page comes from /api/results; new ones by SSE
         browser.WaitFor(d => d.FindElements(By.CssSelector($"#feed tr[data-id='{id}']")).Count == 1, "the NG row in the feed", TimeSpan.FromSeconds(10));
+        var row = browser.Driver.FindElement(By.CssSelector($"#feed tr[data-id='{id}']"));
+        Assert.Equal(evidenceId, row.GetAttribute("data-evidence"));
+        Assert.Equal($"/defects/{evidenceId}", new Uri(row.FindElement(By.CssSelector("a.evidence")).GetAttribute("href")!).AbsolutePath);
         browser.Open(worker.Process.WebUrl + "/defects");
         browser.WaitFor(d => d.FindElements(By.CssSelector($".tile[data-evidence='{evidenceId}']")).Count == 1, "the NG tile in the gallery", TimeSpan.FromSeconds(10));
 
