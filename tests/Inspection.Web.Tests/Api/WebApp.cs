@@ -72,7 +72,8 @@ public sealed class WebApp : IAsyncDisposable
         return new WebApp(app, folder, line, url);
     }
 
-    public HttpClient Client() => new(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = new Uri(Url) };
+    /// <param name="cookies">The client's cookie jar, when the test wants to look into it.</param>
+    public HttpClient Client(CookieContainer? cookies = null) => new(new HttpClientHandler { CookieContainer = cookies ?? new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = new Uri(Url) };
 
     /// <summary>The CSRF token of this client's session (GET /api/session).</summary>
     public static async Task<string> CsrfAsync(HttpClient client)
@@ -82,9 +83,9 @@ public sealed class WebApp : IAsyncDisposable
     }
 
     /// <summary>A client signed in as <paramref name="user"/>, with the CSRF header set for its session.</summary>
-    public async Task<HttpClient> SignedInAsync(string user)
+    public async Task<HttpClient> SignedInAsync(string user, CookieContainer? cookies = null)
     {
-        var client = Client();
+        var client = Client(cookies);
         var token = await CsrfAsync(client);
         using var login = await Send(client, HttpMethod.Post, "/api/session", token, new { user, password = Password });
         Assert.Equal(HttpStatusCode.OK, login.StatusCode);

@@ -113,6 +113,8 @@ public sealed class WorkerPageTests
         Assert.All(Results(watcher).TakeLast(3), r => Assert.Equal("NG", (string)r["verdict"]!));
 
         browser.Driver.FindElement(By.Id("sign-out")).Click();
+        // The page goes to /login once the session is gone; signing in before that would race its navigation.
+        browser.WaitFor(d => new Uri(d.Url).AbsolutePath == "/login" && d.FindElement(By.TagName("body")).GetAttribute("data-ready") == "true", "the login page after signing out");
         SignIn(browser, worker.Process, "ana", "/rules");
         var input = browser.Driver.FindElement(By.CssSelector("tr[data-camera='station'] td[data-class='crack'] input.threshold"));
         input.Clear();
