@@ -79,7 +79,7 @@ public static class ResultJson
     }
 
     /// <summary>Where the web view serves an evidence item's picture: BASE/api/evidence/ID.jpg, the id escaped.</summary>
-    public static string EvidenceUrl(string baseUrl, string id) => $"{baseUrl.TrimEnd('/')}/api/evidence/{Uri.EscapeDataString(id)}.jpg";
+    public static string EvidenceUrl(string baseUrl, string id) => baseUrl.TrimEnd('/') + EvidenceRef.PicturePath(id);
 
     /// <summary>A camera's retained status: {"camera", "state", "reason", "since"}.</summary>
     public static byte[] CameraStatus(SourceStatus status) => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>

@@ -60,21 +60,14 @@ public static class ModelSignature
     public static IReadOnlyDictionary<string, string> Verify(RegisteredModel model, ECDsa publicKey)
     {
         var who = $"{model.Name} version {model.Version}";
-        var path = Path.Combine(model.Folder, FileName);
-        if (!File.Exists(path))
-        {
-            throw new InspectionInputException($"{who} is not signed (no {FileName}); only signed versions serve: sign it with 'inspection models sign'.");
-        }
-
-        SignatureFile signed;
+        var signed = Read(model)
+            ?? throw new InspectionInputException($"{who} is not signed (no {FileName}); only signed versions serve: sign it with 'inspection models sign'.");
         byte[] signature;
         try
         {
-            signed = JsonSerializer.Deserialize<SignatureFile>(File.ReadAllText(ContainedPath.Resolve(model.Folder, FileName, who)), Json)
-                ?? throw new InspectionInputException($"{who}: {FileName} is empty.");
             signature = Convert.FromBase64String(signed.Signature ?? string.Empty);
         }
-        catch (Exception e) when (e is JsonException or FormatException)
+        catch (FormatException e)
         {
             throw new InspectionInputException($"{who}: {FileName} is not a signature ({e.Message}); sign the version again.");
         }
@@ -102,6 +95,30 @@ public static class ModelSignature
         }
 
         return statement.Files;
+    }
+
+    /// <summary>
+    /// <paramref name="model"/>'s signature.json as written, not verified (who signed it and what it says); null when
+    /// the version is not signed. Throws <see cref="InspectionInputException"/> when the file is not a signature.
+    /// </summary>
+    public static SignatureFile? Read(RegisteredModel model)
+    {
+        var who = $"{model.Name} version {model.Version}";
+        var path = ContainedPath.Resolve(model.Folder, FileName, who);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<SignatureFile>(File.ReadAllText(path), Json)
+                ?? throw new InspectionInputException($"{who}: {FileName} is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InspectionInputException($"{who}: {FileName} is not a signature ({e.Message}); sign the version again.");
+        }
     }
 
     /// <summary>The statement a signature of <paramref name="model"/> covers, computed from its files now.</summary>

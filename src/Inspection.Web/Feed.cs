@@ -5,11 +5,13 @@ namespace Inspection.Web;
 /// <summary>One result as the screen shows it: the feed's row, an SSE "result" event, an item of /api/results.</summary>
 public sealed record ResultSummary(
     long Seq, Guid Id, string Camera, long Sequence, DateTimeOffset CaptureTime, string Verdict, string? Reason, string? PartId,
-    ModelRef Model, IReadOnlyList<string> Integrity, IReadOnlyList<string> Classes, TopDetection? Top, IReadOnlyList<DetectionSummary> Detections)
+    ModelRef Model, IReadOnlyList<string> Integrity, IReadOnlyList<string> Classes, TopDetection? Top, IReadOnlyList<DetectionSummary> Detections,
+    ResultEvidence? Evidence)
 {
     private static readonly FrameIntegrity[] IntegrityFlags = [FrameIntegrity.Frozen, FrameIntegrity.Black, FrameIntegrity.Blank, FrameIntegrity.Blurred];
 
-    public static ResultSummary Of(long seq, InspectionResult result)
+    /// <param name="evidenceBaseUrl">The evidence URLs' base as results on MQTT have it (<see cref="WebOptions.EvidenceBaseUrl"/>); null: the path alone.</param>
+    public static ResultSummary Of(long seq, InspectionResult result, string? evidenceBaseUrl)
     {
         var detections = result.Detections
             .Select(d => new DetectionSummary(result.ClassName(d.ClassId), Math.Round(d.Score, 4), [Math.Round(d.Box.X1, 1), Math.Round(d.Box.Y1, 1), Math.Round(d.Box.X2, 1), Math.Round(d.Box.Y2, 1)]))
@@ -19,7 +21,8 @@ public sealed record ResultSummary(
             seq, result.Id, result.CameraId, result.Sequence, result.CaptureTime, VerdictText(result.Verdict), result.Reason, result.PartId,
             new ModelRef(result.ModelName, result.ModelVersion), IntegrityText(result.Integrity),
             [.. detections.Select(d => d.Class).Distinct(StringComparer.Ordinal)],
-            top is null ? null : new TopDetection(top.Class, top.Score), detections);
+            top is null ? null : new TopDetection(top.Class, top.Score), detections,
+            result.Evidence is { } evidence ? new ResultEvidence(evidence.Id, evidence.Kind, evidenceBaseUrl + EvidenceRef.PicturePath(evidence.Id)) : null);
     }
 
     public static string VerdictText(Verdict verdict) => verdict switch
@@ -36,6 +39,12 @@ public sealed record ResultSummary(
 public sealed record ModelRef(string Name, string Version);
 
 public sealed record TopDetection(string Class, double Score);
+
+/// <summary>
+/// The evidence item the result's frame was kept as (the result's "evidence" on MQTT): its id (the review page is
+/// /defects/ID), why it was kept ("ng" or "uncertain") and its picture's URL.
+/// </summary>
+public sealed record ResultEvidence(string Id, string Kind, string Url);
 
 /// <summary>A detection: class name, score, box [x1, y1, x2, y2] in source pixels.</summary>
 public sealed record DetectionSummary(string Class, double Score, double[] Box);

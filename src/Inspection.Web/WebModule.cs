@@ -43,6 +43,8 @@ public static class WebModule
         services.AddSingleton<EvidenceFiles>();
         services.AddSingleton<WebUsers>();
         services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<WebSessions>();
+        services.AddSingleton<RegistryView>();
         services.AddSingleton<EmbeddedAssets>();
 
         var https = options.Url.StartsWith("https:", StringComparison.OrdinalIgnoreCase);
@@ -66,11 +68,32 @@ public static class WebModule
             cookie.SlidingExpiration = true;
             cookie.Events = new CookieAuthenticationEvents
             {
+                OnCheckSlidingExpiration = sliding =>
+                {
+                    // Every request of a session comes by here first: the session lives as long as its cookie.
+                    if (WebUsers.SessionId(sliding.Principal!) is { } session && sliding.Properties.ExpiresUtc is { } expires)
+                    {
+                        var time = sliding.HttpContext.RequestServices.GetRequiredService<TimeProvider>();
+                        sliding.HttpContext.RequestServices.GetRequiredService<WebSessions>().Seen(session, sliding.ShouldRenew ? time.GetUtcNow() + sliding.Options.ExpireTimeSpan : expires);
+                    }
+
+                    return Task.CompletedTask;
+                },
                 OnValidatePrincipal = async validate =>
                 {
-                    if (!validate.HttpContext.RequestServices.GetRequiredService<WebUsers>().StillValid(validate.Principal!))
+                    var services = validate.HttpContext.RequestServices;
+                    var sessions = services.GetRequiredService<WebSessions>();
+                    var session = WebUsers.SessionId(validate.Principal!);
+                    var usable = session is not null && !sessions.IsSignedOut(session);
+                    if (usable && !services.GetRequiredService<WebUsers>().StillValid(validate.Principal!))
                     {
-                        validate.RejectPrincipal(); // removed, another role, or a new password: signed out
+                        sessions.SignOut(session!); // removed, another role, or a new password: signed out, its streams too
+                        usable = false;
+                    }
+
+                    if (!usable)
+                    {
+                        validate.RejectPrincipal();
                         await validate.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
                     }
                 },
@@ -101,6 +124,7 @@ public static class WebModule
             return await next(invocation).ConfigureAwait(false);
         });
         var assets = app.Services.GetRequiredService<EmbeddedAssets>();
+        app.Services.GetRequiredService<WebSessions>(); // reads the signed-out sessions now: a damaged list stops the start, not a request
         foreach (var (route, file) in Pages)
         {
             web.MapGet(route, (HttpContext c) => assets.Serve(c, file)).RequireAuthorization(ViewerPolicy);

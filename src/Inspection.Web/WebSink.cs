@@ -15,6 +15,7 @@ public sealed class WebSink(WebOptions options, FeedRing feed, ShiftCounters shi
     private readonly Dictionary<string, JsonNode?> _lastEvents = new(StringComparer.Ordinal);
     private readonly Queue<JsonNode?> _audit = new();
     private readonly Lock _lock = new();
+    private readonly string? _evidenceBaseUrl = options.EvidenceBaseUrl();
     private long _seq;
 
     public string Name => "web";
@@ -28,7 +29,7 @@ public sealed class WebSink(WebOptions options, FeedRing feed, ShiftCounters shi
         switch (item.Kind)
         {
             case SinkItemKind.Result when item.Result is { } result:
-                var summary = ResultSummary.Of(++_seq, result);
+                var summary = ResultSummary.Of(++_seq, result, _evidenceBaseUrl);
                 feed.Add(summary);
                 shift.Count(result.CameraId, result.Verdict);
                 board.Saw(result, time.GetTimestamp());

@@ -56,7 +56,7 @@ internal static class CommandEndpoints
         ? Results.Json(result.Result, WebJson.Options)
         : WebHttp.Error(result.Status, result.Error ?? "the command failed");
 
-    private static async Task<IResult> ModelAsync(HttpContext context, ILineCommands line, WebSink sink, WebOptions options)
+    private static async Task<IResult> ModelAsync(HttpContext context, ILineCommands line, WebSink sink, WebOptions options, RegistryView registry)
     {
         var model = await line.RunAsync(Reader(context), "model", null, [], audit: false, context.RequestAborted).ConfigureAwait(false);
         if (model.Status != 200)
@@ -65,6 +65,7 @@ internal static class CommandEndpoints
         }
 
         var answer = model.Result as JsonObject ?? new JsonObject { ["status"] = model.Result };
+        registry.AddTo(answer);
         answer["lastHeartbeat"] = sink.LastEvent("heartbeat");
         answer["lastRetrain"] = LastRetrain(options.RetrainReports);
         return Results.Json(answer, WebJson.Options);

@@ -33,14 +33,15 @@ internal static class FeedEndpoints
 /// id, "stats" every second, camera states, model and heartbeat events, audit events for operators, and "gap"
 /// when this reader's own queue overflowed (the page then refetches /api/results). Each write drains what is
 /// queued and flushes once; awaiting that flush is the back-pressure, so a slow reader only fills its own queue.
-/// A reconnect with Last-Event-ID first gets the newer results the ring still has.
+/// A reconnect with Last-Event-ID first gets the newer results the ring still has. The stream ends with its session
+/// (signed out or expired).
 /// </summary>
 internal static class EventStream
 {
     public const int MaxBatch = 64;
     private static readonly TimeSpan StatsEvery = TimeSpan.FromSeconds(1);
 
-    public static async Task RunAsync(HttpContext context, SseHub hub, FeedRing feed, LineState line, StreamGate gate, string? camera, string? verdict, string? @class)
+    public static async Task RunAsync(HttpContext context, SseHub hub, FeedRing feed, LineState line, StreamGate gate, WebSessions sessions, string? camera, string? verdict, string? @class)
     {
         using var lease = gate.TryEnter();
         if (lease is null)
@@ -57,7 +58,10 @@ internal static class EventStream
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-store";
         response.Headers["X-Accel-Buffering"] = "no";
-        var cancel = context.RequestAborted;
+        // The stream ends when the reader goes away or its session ends; a write under way is finished first.
+        var aborted = context.RequestAborted;
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(aborted, sessions.Ending(context.User));
+        var cancel = ending.Token;
         var text = new StringBuilder();
 
         long lastSent = 0;
@@ -73,7 +77,7 @@ internal static class EventStream
         Append(text, "stats", null, line.Stats());
         try
         {
-            await WriteAsync(response, text, cancel).ConfigureAwait(false);
+            await WriteAsync(response, text, aborted).ConfigureAwait(false);
             var nextStats = DateTime.UtcNow + StatsEvery;
             while (!cancel.IsCancellationRequested)
             {
@@ -115,12 +119,12 @@ internal static class EventStream
                     nextStats = DateTime.UtcNow + StatsEvery;
                 }
 
-                await WriteAsync(response, text, cancel).ConfigureAwait(false);
+                await WriteAsync(response, text, aborted).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
-            // the reader went away
+            // the reader went away, or its session ended
         }
     }
 

@@ -10,7 +10,8 @@ namespace Inspection.Web;
 /// <summary>
 /// A camera's live picture: latest.jpg (a long-poll for a newer frame, as Frigate's) and stream.mjpg. The stream
 /// keeps no queue per client: while a write waits for a slow client, newer frames replace older ones in the
-/// camera's slot and the next part sent is the newest, so a slow client gets fewer frames, never a backlog.
+/// camera's slot and the next part sent is the newest, so a slow client gets fewer frames, never a backlog. The
+/// stream ends with its session (signed out or expired).
 /// </summary>
 internal static class LiveEndpoints
 {
@@ -62,7 +63,7 @@ internal static class LiveEndpoints
         return Results.Bytes(frame.Jpeg, "image/jpeg");
     }
 
-    private static async Task StreamAsync(HttpContext context, string id, double? fps, CameraBoard board, LiveFrames live, StreamGate gate, WebOptions options)
+    private static async Task StreamAsync(HttpContext context, string id, double? fps, CameraBoard board, LiveFrames live, StreamGate gate, WebOptions options, WebSessions sessions)
     {
         if (!board.Knows(id))
         {
@@ -85,12 +86,15 @@ internal static class LiveEndpoints
         var response = context.Response;
         response.ContentType = $"multipart/x-mixed-replace; boundary={Boundary}";
         response.Headers.CacheControl = "no-store";
-        var cancel = context.RequestAborted;
+        // The stream ends when the viewer goes away or its session ends; a frame under way is finished first.
+        var aborted = context.RequestAborted;
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(aborted, sessions.Ending(context.User));
+        var cancel = ending.Token;
         long version = 0;
         var lastSent = Stopwatch.GetTimestamp() - (long)(interval.TotalSeconds * Stopwatch.Frequency);
         try
         {
-            await response.Body.FlushAsync(cancel).ConfigureAwait(false); // the headers now: the viewer knows it is connected before the first frame
+            await response.Body.FlushAsync(aborted).ConfigureAwait(false); // the headers now: the viewer knows it is connected before the first frame
             while (!cancel.IsCancellationRequested)
             {
                 var frame = await slot.NextAsync(version, cancel).ConfigureAwait(false);
@@ -103,17 +107,17 @@ internal static class LiveEndpoints
 
                 var head = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture,
                     $"--{Boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {frame.Jpeg.Length}\r\nX-Frame-Version: {frame.Version}\r\nX-Capture-Time: {frame.Capture.UtcDateTime:O}\r\n\r\n"));
-                await response.Body.WriteAsync(head, cancel).ConfigureAwait(false);
-                await response.Body.WriteAsync(frame.Jpeg, cancel).ConfigureAwait(false);
-                await response.Body.WriteAsync("\r\n"u8.ToArray(), cancel).ConfigureAwait(false);
-                await response.Body.FlushAsync(cancel).ConfigureAwait(false);
+                await response.Body.WriteAsync(head, aborted).ConfigureAwait(false);
+                await response.Body.WriteAsync(frame.Jpeg, aborted).ConfigureAwait(false);
+                await response.Body.WriteAsync("\r\n"u8.ToArray(), aborted).ConfigureAwait(false);
+                await response.Body.FlushAsync(aborted).ConfigureAwait(false);
                 version = frame.Version;
                 lastSent = Stopwatch.GetTimestamp();
             }
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
-            // the viewer went away
+            // the viewer went away, or its session ended
         }
     }
 }

@@ -9,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Inspection.Web;
 
-/// <summary>Signing in and out: /api/session, with the lock-out and an audit event for every attempt.</summary>
+/// <summary>Signing in and out: /api/session, with the lock-out and an audit event for every attempt; signing out ends the session's streams.</summary>
 internal static class SessionEndpoints
 {
     public const int MaxLoginBody = 4 * 1024;
@@ -34,7 +34,7 @@ internal static class SessionEndpoints
             : Results.Json(new { error = "not signed in or the session expired", csrfToken = token }, WebJson.Options, statusCode: 401);
     }
 
-    private static async Task<IResult> SignInAsync(HttpContext context, WebUsers users, LoginThrottle throttle, ILineCommands line, IAntiforgery antiforgery)
+    private static async Task<IResult> SignInAsync(HttpContext context, WebUsers users, LoginThrottle throttle, ILineCommands line, IAntiforgery antiforgery, WebSessions sessions, WebOptions options, TimeProvider time)
     {
         var (login, refusal) = await WebHttp.ReadAsync<Login>(context, MaxLoginBody).ConfigureAwait(false);
         if (login is null)
@@ -65,16 +65,18 @@ internal static class SessionEndpoints
 
         var principal = WebUsers.Principal(account, CookieAuthenticationDefaults.AuthenticationScheme);
         await context.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, principal).ConfigureAwait(false);
+        sessions.Seen(WebUsers.SessionId(principal)!, time.GetUtcNow() + options.Session);
         var user = WebUsers.Of(principal)!;
         await line.AuditAsync(user, user.Name, "login", "accepted", null).ConfigureAwait(false);
         context.User = principal; // the CSRF token is bound to the signed-in user from now on
         return Results.Json(Session(context, user, antiforgery.GetAndStoreTokens(context).RequestToken), WebJson.Options);
     }
 
-    private static async Task<IResult> SignOutAsync(HttpContext context, ILineCommands line)
+    private static async Task<IResult> SignOutAsync(HttpContext context, ILineCommands line, WebSessions sessions)
     {
         if (WebUsers.Of(context.User) is { } user)
         {
+            sessions.SignOut(WebUsers.SessionId(context.User)!); // the cookie ends here, a copy of it too, and the session's open streams
             await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme).ConfigureAwait(false);
             await line.AuditAsync(user, user.Name, "logout", "accepted", null).ConfigureAwait(false);
         }

@@ -12,7 +12,7 @@ namespace Inspection.Web;
 /// </summary>
 public sealed class WebUsers
 {
-    public const string OperatorRole = "operator", ViewerRole = "viewer", StampClaim = "stamp";
+    public const string OperatorRole = "operator", ViewerRole = "viewer", StampClaim = "stamp", SessionClaim = "session";
 
     // Verified when the name is unknown, so that an unknown name takes as long as a wrong password.
     private static readonly string DummyHash = PasswordHash.Create(Guid.NewGuid().ToString());
@@ -43,8 +43,16 @@ public sealed class WebUsers
         _ => null,
     };
 
+    /// <summary>A new session of <paramref name="user"/>, with an id of its own (<see cref="WebSessions"/>).</summary>
     public static ClaimsPrincipal Principal(AccessUser user, string scheme) =>
-        new(new ClaimsIdentity([new Claim(ClaimTypes.Name, user.Name), new Claim(ClaimTypes.Role, WebRole(user.Role)!), new Claim(StampClaim, Stamp(user))], scheme));
+        new(new ClaimsIdentity(
+            [
+                new Claim(ClaimTypes.Name, user.Name), new Claim(ClaimTypes.Role, WebRole(user.Role)!), new Claim(StampClaim, Stamp(user)),
+                new Claim(SessionClaim, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16))),
+            ], scheme));
+
+    /// <summary>The session's id; null without a session (a local viewer).</summary>
+    public static string? SessionId(ClaimsPrincipal principal) => principal.FindFirst(SessionClaim)?.Value;
 
     /// <summary>The signed-in user, or null (anonymous, or a local viewer).</summary>
     public static WebUser? Of(ClaimsPrincipal principal) =>

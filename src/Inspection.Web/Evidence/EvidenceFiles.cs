@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Inspection.Core;
 using Inspection.Datasets;
 
 namespace Inspection.Web;
@@ -96,7 +97,7 @@ public sealed partial class EvidenceFiles(WebHostContext context)
             var meta = JsonNode.Parse(File.ReadAllText(Inside(status, "meta", id + ".json")!))!.AsObject();
             return new EvidenceSummary(
                 id, Required(meta, "camera").GetValue<string>(), Required(meta, "captureTime").GetValue<DateTimeOffset>(), Required(meta, "verdict").GetValue<string>(), (string?)meta["kind"],
-                (string?)meta["partId"], meta["model"]?.DeepClone(), meta["detections"]?.DeepClone(), $"/api/evidence/{Uri.EscapeDataString(id)}.jpg", status);
+                (string?)meta["partId"], meta["model"]?.DeepClone(), meta["detections"]?.DeepClone(), EvidenceRef.PicturePath(id), status);
         }
         catch (Exception e) when (e is IOException or JsonException or InvalidOperationException or FormatException)
         {

@@ -147,7 +147,8 @@ public sealed class EvidenceTests
     }
 
     /// <summary>Writes an item as the worker keeps it; returns the picture's bytes.</summary>
-    private static byte[] Keep(WebApp web, string id)
+    /// <summary>An evidence item as the worker keeps it: picture, labels and meta; returns the picture's bytes.</summary>
+    internal static byte[] Keep(WebApp web, string id)
     {
         var root = web.EvidenceRoot;
         var writer = new YoloDatasetWriter(root);

@@ -45,6 +45,31 @@ public sealed class FeedTests
     }
 
     [Fact]
+    public async Task AResultKeptAsEvidenceCarriesItsIdAndAPictureUrlThatServesIt()
+    {
+        const string Kept = "20261128T170211483_cam1_2_P-2";
+        await using var web = await WebApp.StartAsync();
+        var picture = EvidenceTests.Keep(web, Kept);
+        using var sam = await web.SignedInAsync("sam");
+        using var events = await OpenAsync(sam, "/api/events");
+        await events.NextAsync(Wait);
+
+        await web.Publish(SinkItem.ForResult(WebApp.Result("cam1", 1, Verdict.Ok)));
+        await web.Publish(SinkItem.ForResult(WebApp.Result("cam1", 2, Verdict.Ng, partId: "P-2") with { Evidence = new EvidenceRef(Kept, "ng") }));
+
+        Assert.Null((await events.NextAsync(Wait, "stats")).Data!["evidence"]);
+        var evidence = (await events.NextAsync(Wait, "stats")).Data!["evidence"]!;
+        Assert.Equal(Kept, (string?)evidence["id"]);
+        Assert.Equal("ng", (string?)evidence["kind"]);
+        Assert.Equal($"{web.Url}/api/evidence/{Kept}.jpg", (string?)evidence["url"]); // as the result on MQTT names it
+        Assert.Equal(picture, await sam.GetByteArrayAsync((string)evidence["url"]!));
+
+        var page = (await sam.GetFromJsonAsync<JsonObject>("/api/results"))!["items"]!.AsArray();
+        Assert.True(JsonNode.DeepEquals(evidence, page[0]!["evidence"]), page[0]!.ToJsonString());
+        Assert.Null(page[1]!["evidence"]);
+    }
+
+    [Fact]
     public async Task AReaderThatFallsBehindGetsAGapAndAReconnectGetsWhatItMissed()
     {
         await using var web = await WebApp.StartAsync();

@@ -1,10 +1,11 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Inspection.TestSupport;
 
 namespace Inspection.Web.Tests;
 
-/// <summary>Signing in and out on real Kestrel: passwords, the lock-out, CSRF, session expiry, and 401 against 403.</summary>
+/// <summary>Signing in and out on real Kestrel: passwords, the lock-out, CSRF, session expiry with the session's streams, and 401 against 403.</summary>
 public sealed class SessionTests
 {
     [Fact]
@@ -122,6 +123,56 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public async Task SigningOutEndsThatSessionsStreamsAndItsCookieForGoodAndNoOtherSession()
+    {
+        await using var web = await WebApp.StartAsync();
+        var jar = new CookieContainer();
+        using var ana = await web.SignedInAsync("ana", jar);
+        using var anaElsewhere = await web.SignedInAsync("ana"); // the same user on another screen
+        using var events = await OpenStreamAsync(ana, "/api/events");
+        using var frames = await OpenStreamAsync(ana, "/api/cameras/cam1/stream.mjpg");
+        using var otherEvents = await OpenStreamAsync(anaElsewhere, "/api/events");
+        var cookie = jar.GetCookieHeader(new Uri(web.Url));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await ana.DeleteAsync("/api/session")).StatusCode);
+        await EndsAsync(events, "the signed-out session's event stream");
+        await EndsAsync(frames, "the signed-out session's MJPEG stream");
+
+        // a copy of the cookie taken before signing out is no good either
+        using var copy = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = new Uri(web.Url) };
+        copy.DefaultRequestHeaders.Add("Cookie", cookie);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await copy.GetAsync("/api/cameras")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await copy.GetAsync("/api/events", HttpCompletionOption.ResponseHeadersRead)).StatusCode);
+
+        using var other = new SseReader(await otherEvents.Content.ReadAsStreamAsync());
+        Assert.Equal("stats", (await other.NextAsync(TimeSpan.FromSeconds(5))).Name);
+        Assert.Equal(HttpStatusCode.OK, (await anaElsewhere.GetAsync("/api/cameras")).StatusCode);
+    }
+
+    [Fact]
+    public async Task AnExpiredSessionsOpenStreamsEnd()
+    {
+        await using var web = await WebApp.StartAsync(o => o.SessionHours = 2.0 / 3600);
+        using var ana = await web.SignedInAsync("ana");
+        using var events = await OpenStreamAsync(ana, "/api/events");
+        using var frames = await OpenStreamAsync(ana, "/api/cameras/cam1/stream.mjpg");
+        await EndsAsync(events, "the expired session's event stream");
+        await EndsAsync(frames, "the expired session's MJPEG stream");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await ana.GetAsync("/api/cameras")).StatusCode);
+    }
+
+    [Fact]
+    public void ASignedOutSessionStaysSignedOutAfterARestart()
+    {
+        using var folder = new TempFolder();
+        var options = new WebOptions { KeysDirectory = folder.File("web-keys") };
+        new WebSessions(options, TimeProvider.System).SignOut("0123abcd");
+        var restarted = new WebSessions(options, TimeProvider.System);
+        Assert.True(restarted.IsSignedOut("0123abcd"));
+        Assert.False(restarted.IsSignedOut("4567ef01"));
+    }
+
+    [Fact]
     public async Task WithoutAUsersFileEveryoneOnThisHostViewsAndNobodySteers()
     {
         await using var web = await WebApp.StartAsync(withUsers: false);
@@ -130,5 +181,30 @@ public sealed class SessionTests
         Assert.Equal("local-viewer", (string?)session["mode"]);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/api/cameras")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await WebApp.Send(client, HttpMethod.Put, "/api/rules/*/thresholds", (string?)session["csrfToken"], new { confidence = 0.9 })).StatusCode);
+    }
+
+    private static async Task<HttpResponseMessage> OpenStreamAsync(HttpClient client, string path)
+    {
+        var response = await client.GetAsync(path, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return response;
+    }
+
+    /// <summary>Reads the stream to its end, which must come within 10 s.</summary>
+    private static async Task EndsAsync(HttpResponseMessage stream, string what)
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var body = await stream.Content.ReadAsStreamAsync(limit.Token);
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (await body.ReadAsync(buffer, limit.Token) > 0)
+            {
+            }
+        }
+        catch (OperationCanceledException) when (limit.IsCancellationRequested)
+        {
+            Assert.Fail($"{what} is still open after 10 s");
+        }
     }
 }

@@ -35,7 +35,10 @@ public sealed class WebApp : IAsyncDisposable
     public WebSink Sink => App.Services.GetRequiredService<WebSink>();
     public LiveFrames Live => App.Services.GetRequiredService<LiveFrames>();
 
-    public static async Task<WebApp> StartAsync(Action<WebOptions>? configure = null, bool withUsers = true, string[]? cameras = null)
+    /// <summary>The model registry's folder (Inspection:Model:Registry, model "demo") when started with one; it need not exist yet.</summary>
+    public string RegistryRoot => Folder.File("registry");
+
+    public static async Task<WebApp> StartAsync(Action<WebOptions>? configure = null, bool withUsers = true, string[]? cameras = null, bool withRegistry = false)
     {
         var folder = new TempFolder();
         string? usersFile = null;
@@ -52,7 +55,7 @@ public sealed class WebApp : IAsyncDisposable
         var options = new WebOptions { Url = url, KeysDirectory = folder.File("web-keys") };
         configure?.Invoke(options);
         Directory.CreateDirectory(Path.Combine(folder.Path, "evidence", "meta"));
-        var context = new WebHostContext(options, folder.File("evidence"), true, null, "demo",
+        var context = new WebHostContext(options, folder.File("evidence"), true, withRegistry ? folder.File("registry") : null, "demo",
             [.. (cameras ?? ["cam1", "cam2"]).Select(c => new WebCamera(c, c.EndsWith('2')))], 0.05, 0.95, usersFile);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = folder.Path, EnvironmentName = "Production" });
         builder.Logging.ClearProviders();
@@ -69,7 +72,8 @@ public sealed class WebApp : IAsyncDisposable
         return new WebApp(app, folder, line, url);
     }
 
-    public HttpClient Client() => new(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = new Uri(Url) };
+    /// <param name="cookies">The client's cookie jar, when the test wants to look into it.</param>
+    public HttpClient Client(CookieContainer? cookies = null) => new(new HttpClientHandler { CookieContainer = cookies ?? new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = new Uri(Url) };
 
     /// <summary>The CSRF token of this client's session (GET /api/session).</summary>
     public static async Task<string> CsrfAsync(HttpClient client)
@@ -79,9 +83,9 @@ public sealed class WebApp : IAsyncDisposable
     }
 
     /// <summary>A client signed in as <paramref name="user"/>, with the CSRF header set for its session.</summary>
-    public async Task<HttpClient> SignedInAsync(string user)
+    public async Task<HttpClient> SignedInAsync(string user, CookieContainer? cookies = null)
     {
-        var client = Client();
+        var client = Client(cookies);
         var token = await CsrfAsync(client);
         using var login = await Send(client, HttpMethod.Post, "/api/session", token, new { user, password = Password });
         Assert.Equal(HttpStatusCode.OK, login.StatusCode);
@@ -129,6 +133,9 @@ public sealed class WebApp : IAsyncDisposable
 /// <summary>The worker's command path as the tests need it: records every call and audit, answers canned results.</summary>
 public sealed class FakeLine : ILineCommands
 {
+    /// <summary>What the "model" command answers, in the worker's shape.</summary>
+    public JsonObject Model { get; set; } = new() { ["serving"] = new JsonObject { ["name"] = "demo", ["version"] = "3", ["provider"] = "Cpu" } };
+
     public ConcurrentQueue<(WebUser User, string Command, string? Camera, JsonObject Arguments)> Commands { get; } = new();
     public ConcurrentQueue<(string User, string Command, string Outcome, string? Reason)> Audits { get; } = new();
     public Dictionary<string, double> Thresholds { get; } = new() { ["crack"] = 0.5 };
@@ -142,7 +149,7 @@ public sealed class FakeLine : ILineCommands
                 Thresholds[(string?)arguments["class"] ?? "*"] = (double)arguments["confidence"]!;
                 break;
             case "model":
-                return Task.FromResult(new LineCommandResult(200, new JsonObject { ["name"] = "demo", ["version"] = 3 }, null));
+                return Task.FromResult(new LineCommandResult(200, Model.DeepClone(), null));
             case "get-thresholds":
                 return Task.FromResult(new LineCommandResult(200, new JsonObject { ["*"] = new JsonObject(Thresholds.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)t.Value))) }, null));
         }

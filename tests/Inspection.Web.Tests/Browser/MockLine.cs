@@ -346,17 +346,29 @@ public sealed class MockLine : IAsyncDisposable
 
     private static JsonObject Model() => new()
     {
-        ["serving"] = new JsonObject { ["name"] = "workpiece-crack", ["version"] = "3", ["provider"] = "Cpu" },
+        ["serving"] = new JsonObject
+        {
+            ["name"] = "workpiece-crack", ["version"] = "3", ["provider"] = "Cpu", ["metrics"] = Metrics(3),
+            ["card"] = new JsonObject
+            {
+                ["name"] = "workpiece-crack", ["version"] = 3, ["sha256"] = "5e3a41ab9f2c1c07d2e8b3f0a6c94e7718d05b2a3c6f9e1d4b7a0c3f6e9d2b5a", ["created"] = DateTimeOffset.UtcNow.AddDays(-7),
+                ["parent"] = 2, ["classes"] = new JsonArray("crack"), ["imageSize"] = 320, ["metrics"] = Metrics(3),
+                ["datasetFingerprint"] = "a9c03e51f7b2d846e0f1c2b3a4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7", ["trainingArguments"] = new JsonObject { ["epochs"] = "30" }, ["checkpoint"] = "last.ckpt",
+            },
+        },
         ["registry"] = new JsonObject { ["current"] = 3, ["previous"] = new JsonArray(2), ["versions"] = new JsonArray(1, 2, 3, 4) },
         ["shadow"] = new JsonObject { ["candidate"] = "4", ["frames"] = 1200, ["verdictAgreement"] = 0.9933, ["detectionAgreement"] = 0.9712 },
-        ["versions"] = new JsonArray([.. Enumerable.Range(1, 4).Select(v => (JsonNode?)new JsonObject
+        ["versions"] = new JsonArray([.. Enumerable.Range(1, 4).Reverse().Select(v => (JsonNode?)new JsonObject
         {
-            ["version"] = v, ["created"] = DateTimeOffset.UtcNow.AddDays(v - 10), ["metrics"] = new JsonObject { ["mAP50"] = 0.7 + (v / 50.0), ["mAP50-95"] = 0.4 + (v / 50.0) },
-            ["signedBy"] = "release-key", ["current"] = v == 3,
+            ["version"] = v, ["created"] = DateTimeOffset.UtcNow.AddDays(v - 10), ["parent"] = v == 1 ? null : v - 1, ["metrics"] = Metrics(v),
+            ["signed"] = v > 1, ["signedBy"] = v > 1 ? "3f1c9a0be47d52e6a8b1c0d9e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5" : null, ["signatureError"] = null,
+            ["current"] = v == 3, ["serving"] = v == 3,
         })]),
         ["lastHeartbeat"] = new JsonObject { ["model"] = "workpiece-crack", ["version"] = "3", ["ok"] = true, ["failures"] = new JsonArray(), ["time"] = DateTimeOffset.UtcNow.AddMinutes(-3) },
         ["lastRetrain"] = new JsonObject { ["outcome"] = "registered", ["version"] = 4, ["images"] = 312, ["finished"] = DateTimeOffset.UtcNow.AddHours(-20) },
     };
+
+    private static JsonObject Metrics(int version) => new() { ["mAP50"] = 0.7 + (version / 50.0), ["mAP50_95"] = 0.4 + (version / 50.0), ["precision"] = 0.8, ["recall"] = 0.75 };
 
     private JsonObject Rules() => new()
     {

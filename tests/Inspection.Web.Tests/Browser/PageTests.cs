@@ -79,6 +79,45 @@ public sealed class PageTests
     }
 
     [SkippableFact]
+    public async Task The_model_page_lists_the_registrys_versions_with_a_promote_button_for_each_one_not_serving()
+    {
+        await using var line = await MockLine.StartAsync("operator");
+        using var browser = BrowserSession.Start(BrowserSession.Panel);
+        browser.Open(line.Url + "/model");
+        var rows = browser.Driver.FindElements(By.CssSelector("table.versions tbody tr"));
+        Assert.Equal(["4", "3", "2", "1"], rows.Select(r => r.GetAttribute("data-version")));
+        Assert.Equal([true, false, true, true], rows.Select(r => r.FindElements(By.CssSelector("button.promote")).Count == 1));
+        Assert.Contains("serving", rows[1].Text, StringComparison.Ordinal);
+        Assert.Contains("mAP50 0.760", rows[1].FindElement(By.CssSelector("td.metrics")).Text, StringComparison.Ordinal);
+        Assert.Equal(["3f1c9a0be47d52e6…", "3f1c9a0be47d52e6…", "3f1c9a0be47d52e6…", "not signed"], rows.Select(r => r.FindElement(By.CssSelector("td.signature")).Text));
+        var serving = browser.Driver.FindElement(By.CssSelector("#model article")).Text;
+        Assert.Contains("5e3a41ab9f2c1c07…", serving, StringComparison.Ordinal); // the card's SHA-256
+        Assert.Contains("mAP50_95", serving, StringComparison.Ordinal);
+
+        rows[2].FindElement(By.CssSelector("button.promote")).Click();
+        browser.WaitFor(_ => line.Actions.Count == 1, "the promote request");
+        Assert.Equal("POST /api/model/promote {\"version\":2}", line.Actions[0]);
+        browser.AssertNoConsoleErrors("model");
+    }
+
+    [SkippableFact]
+    public async Task A_feed_row_kept_as_evidence_opens_its_review_page()
+    {
+        await using var line = await MockLine.StartAsync("operator");
+        using var browser = BrowserSession.Start(BrowserSession.Panel);
+        browser.Open(line.Url + "/feed");
+        var row = browser.Driver.FindElements(By.CssSelector("#feed tr[data-evidence]"))[0];
+        var id = row.GetAttribute("data-evidence")!;
+        Assert.Equal($"/defects/{id}", new Uri(row.FindElement(By.CssSelector("a.evidence")).GetAttribute("href")!).AbsolutePath);
+        Assert.Empty(browser.Driver.FindElements(By.CssSelector("#feed tr:not([data-evidence]) a.evidence")));
+
+        browser.Script("arguments[0].click();", row.FindElement(By.CssSelector("td"))); // new rows keep arriving above it: a scripted click stays on it
+        browser.WaitFor(d => new Uri(d.Url).AbsolutePath == $"/defects/{id}" && d.FindElement(By.TagName("body")).GetAttribute("data-ready") == "true", "the review page");
+        Assert.Equal(id, browser.Driver.FindElement(By.TagName("h1")).Text);
+        browser.AssertNoConsoleErrors("feed to review");
+    }
+
+    [SkippableFact]
     public async Task Review_in_the_browser_sends_accept_relabel_and_reject()
     {
         await using var line = await MockLine.StartAsync("operator");

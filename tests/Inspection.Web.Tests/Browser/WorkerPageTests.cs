@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Inspection.Access;
+using Inspection.Models;
 using Inspection.TestSupport;
 using OpenQA.Selenium;
 
@@ -67,6 +68,9 @@ public sealed class WorkerPageTests
 
         browser.Driver.Navigate().Refresh(); // the feed's first page comes from /api/results; new ones by SSE
         browser.WaitFor(d => d.FindElements(By.CssSelector($"#feed tr[data-id='{id}']")).Count == 1, "the NG row in the feed", TimeSpan.FromSeconds(10));
+        var row = browser.Driver.FindElement(By.CssSelector($"#feed tr[data-id='{id}']"));
+        Assert.Equal(evidenceId, row.GetAttribute("data-evidence"));
+        Assert.Equal($"/defects/{evidenceId}", new Uri(row.FindElement(By.CssSelector("a.evidence")).GetAttribute("href")!).AbsolutePath);
         browser.Open(worker.Process.WebUrl + "/defects");
         browser.WaitFor(d => d.FindElements(By.CssSelector($".tile[data-evidence='{evidenceId}']")).Count == 1, "the NG tile in the gallery", TimeSpan.FromSeconds(10));
 
@@ -109,6 +113,8 @@ public sealed class WorkerPageTests
         Assert.All(Results(watcher).TakeLast(3), r => Assert.Equal("NG", (string)r["verdict"]!));
 
         browser.Driver.FindElement(By.Id("sign-out")).Click();
+        // The page goes to /login once the session is gone; signing in before that would race its navigation.
+        browser.WaitFor(d => new Uri(d.Url).AbsolutePath == "/login" && d.FindElement(By.TagName("body")).GetAttribute("data-ready") == "true", "the login page after signing out");
         SignIn(browser, worker.Process, "ana", "/rules");
         var input = browser.Driver.FindElement(By.CssSelector("tr[data-camera='station'] td[data-class='crack'] input.threshold"));
         input.Clear();
@@ -118,6 +124,50 @@ public sealed class WorkerPageTests
         var before = Results(watcher).Count;
         await Waiting.WaitUntil(() => Results(watcher).Skip(before).Count(r => (string)r["verdict"]! == "OK") >= 2, "verdicts under the new threshold");
         browser.AssertNoConsoleErrors("rules");
+    }
+
+    [SkippableFact]
+    public async Task The_model_page_shows_the_registrys_versions_and_an_operator_promotes_one_from_its_row()
+    {
+        using var folder = new TempFolder();
+        var registry = new ModelRegistry(folder.File("registry"));
+        var onnx = Path.Combine(SharedData.RepositoryRoot, "models", "workpiece-crack", "workpiece-crack-yolov8n-320.onnx");
+        foreach (var map50 in new[] { 0.61, 0.64 })
+        {
+            registry.Register("crack", onnx, new ModelCard
+            {
+                Name = "crack", Version = 0, Sha256 = string.Empty, Created = DateTimeOffset.UtcNow, Classes = ["crack"], ImageSize = 320,
+                Metrics = new Dictionary<string, double> { ["mAP50"] = map50, ["mAP50_95"] = map50 / 2 },
+            });
+        }
+
+        var (privateKey, _, keyId) = SigningKeys.Generate(folder.File("keys"));
+        using (var key = SigningKeys.LoadPrivateKey(privateKey))
+        {
+            ModelSignature.Sign(registry.Get("crack", 2), key);
+        }
+
+        registry.Promote("crack", 1);
+        using var worker = StartWorker(folder, ["station"], DemoPictures, withUsers: true, settings: new() { ["Inspection:Model:Registry"] = registry.Root, ["Inspection:Model:Name"] = "crack" });
+        await WaitForWebAsync(worker.Process);
+        using var browser = BrowserSession.Start(BrowserSession.Panel);
+        SignIn(browser, worker.Process, "ana", "/model");
+
+        string Row(string version) => browser.Driver.FindElement(By.CssSelector($"table.versions tr[data-version='{version}']")).Text;
+        Assert.Equal(["2", "1"], browser.Driver.FindElements(By.CssSelector("table.versions tbody tr")).Select(r => r.GetAttribute("data-version")));
+        Assert.Contains("serving", Row("1"), StringComparison.Ordinal);
+        Assert.Contains("mAP50 0.640", Row("2"), StringComparison.Ordinal);
+        Assert.Equal(keyId[..16] + "…", browser.Driver.FindElement(By.CssSelector("tr[data-version='2'] td.signature")).Text);
+        Assert.Equal("not signed", browser.Driver.FindElement(By.CssSelector("tr[data-version='1'] td.signature")).Text);
+        Assert.Contains(registry.Get("crack", 1).Card.Sha256[..16], browser.Driver.FindElement(By.CssSelector("#model article")).Text, StringComparison.Ordinal);
+        Assert.Empty(browser.Driver.FindElements(By.CssSelector("tr[data-version='1'] button.promote")));
+
+        browser.Driver.FindElement(By.CssSelector("tr[data-version='2'] button.promote")).Click();
+        browser.WaitFor(_ => Row("2").Contains("serving", StringComparison.Ordinal), "version 2 serving", TimeSpan.FromSeconds(60));
+        Assert.Equal(2, registry.Pointer("crack")!.Version);
+        Assert.Single(browser.Driver.FindElements(By.CssSelector("tr[data-version='1'] button.promote")));
+        Assert.Single(browser.Driver.FindElements(By.Id("rollback")));
+        browser.AssertNoConsoleErrors("model");
     }
 
     [SkippableFact]
@@ -195,10 +245,10 @@ public sealed class WorkerPageTests
         public void Dispose() => Process.Dispose();
     }
 
-    private static RunningLine StartWorker(TempFolder folder, string[] cameras, string pictures, bool withUsers, bool collect = true)
+    private static RunningLine StartWorker(TempFolder folder, string[] cameras, string pictures, bool withUsers, bool collect = true, Dictionary<string, string>? settings = null)
     {
         var brokerPort = ServerProcess.FreePort();
-        var settings = new Dictionary<string, string>
+        settings = new Dictionary<string, string>(settings ?? [])
         {
             ["Inspection:Mqtt:EmbeddedBrokerPort"] = brokerPort.ToString(CultureInfo.InvariantCulture),
             ["Inspection:Mqtt:Site"] = "plant1",

@@ -30,7 +30,7 @@ public sealed class ShiftCountersTests
         var ring = new FeedRing(10);
         for (var i = 1; i <= 25; i++)
         {
-            ring.Add(ResultSummary.Of(i, WebApp.Result(i % 2 == 0 ? "cam1" : "cam2", i, Verdict.Ok)));
+            ring.Add(ResultSummary.Of(i, WebApp.Result(i % 2 == 0 ? "cam1" : "cam2", i, Verdict.Ok), evidenceBaseUrl: null));
         }
 
         Assert.Equal([25L, 24, 23], ring.Before(long.MaxValue, 3, FeedFilter.All).Select(r => r.Seq));

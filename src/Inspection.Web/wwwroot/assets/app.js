@@ -114,11 +114,17 @@ export async function start(active, run) {
   ready();
 }
 
-/** Server-sent events with the worker's event names; reconnects by itself (EventSource does). */
+/**
+ * Server-sent events with the worker's event names; reconnects by itself (EventSource does). The worker ends the
+ * stream when the session ends; the reconnect is then refused and the page goes to the login.
+ */
 export function events(query, handlers) {
   const source = new EventSource('/api/events' + (query ? '?' + query : ''));
   for (const [name, handler] of Object.entries(handlers)) {
     source.addEventListener(name, e => handler(JSON.parse(e.data), e));
   }
+  source.addEventListener('error', () => {
+    if (source.readyState === EventSource.CLOSED) session().catch(error => notice(error.message));
+  });
   return source;
 }

@@ -1,5 +1,6 @@
 // The verdict feed: results as they happen (server-sent events, filtered by the server), shift counts and yield per
-// camera. DOM updates are batched once per animation frame and the table keeps the newest 200 rows.
+// camera. DOM updates are batched once per animation frame and the table keeps the newest 200 rows; a row kept as
+// evidence links to its review page.
 import { api, el, events, percent, start, time, verdictClass } from './app.js';
 
 const maxRows = 200;
@@ -54,15 +55,20 @@ function queue(result) {
   });
 }
 
+// A result kept as evidence opens its review page (/defects/ID) from anywhere on its row.
 function row(r) {
-  return el('tr', { dataset: { id: r.id, seq: String(r.seq) }, class: verdictClass(r.verdict) },
+  const review = r.evidence ? `/defects/${encodeURIComponent(r.evidence.id)}` : null;
+  return el('tr', {
+    dataset: { id: r.id, seq: String(r.seq), ...(review ? { evidence: r.evidence.id } : {}) }, class: verdictClass(r.verdict) + (review ? ' linked' : ''),
+    onclick: review ? e => { if (!e.target.closest('a')) location.assign(review); } : null,
+  },
     el('td', {}, time(r.captureTime)),
     el('td', {}, r.camera),
     el('td', {}, r.partId ?? ''),
     el('td', {}, el('span', { class: 'badge ' + verdictClass(r.verdict), title: r.reason ?? '' }, r.verdict)),
     el('td', {}, r.top ? `${r.top.class} ${r.top.score.toFixed(2)}` : ''),
     el('td', {}, r.model ? `${r.model.name} v${r.model.version}` : ''),
-    el('td', {}, r.evidence ? el('a', { href: `/defects/${encodeURIComponent(r.evidence.id)}`, class: 'evidence' }, 'picture') : ''));
+    el('td', {}, review ? el('a', { href: review, class: 'evidence', title: r.evidence.kind }, 'review') : ''));
 }
 
 function renderShift(shift) {
