@@ -5,6 +5,9 @@ using System.Text.Json;
 using Inspection.Core;
 using Inspection.Messaging;
 using Inspection.Training.Engine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 
@@ -20,7 +23,7 @@ internal sealed class TrainingTelemetry : IAsyncDisposable
 {
     private static readonly string[] Outcomes = ["promoted", "kept", "failed"];
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
-    private readonly MetricServer? _server;
+    private readonly WebApplication? _server;
     private readonly MqttSession? _mqtt;
     private readonly ILogger _logger;
     private readonly string _device;
@@ -58,10 +61,7 @@ internal sealed class TrainingTelemetry : IAsyncDisposable
         _registry.AddBeforeCollectCallback(() => _deviceMemory.WithLabels(_device).Set(DeviceMemory.Bytes(_device)));
         if (metricsUrl is not null)
         {
-            // HttpListener takes "+" for every address; 0.0.0.0 would only match requests addressed to it by name.
-            var host = metricsUrl.Host is "0.0.0.0" or "*" or "[::]" ? "+" : metricsUrl.Host;
-            _server = new MetricServer(host, metricsUrl.Port, "metrics/", _registry);
-            _server.Start();
+            _server = ServeMetrics(metricsUrl, _registry);
             logger.LogInformation("Training metrics on http://{Host}:{Port}/metrics", metricsUrl.Host, metricsUrl.Port);
         }
 
@@ -110,13 +110,30 @@ internal sealed class TrainingTelemetry : IAsyncDisposable
                 Queue = new DiskQueueOptions { Directory = queueFolder },
             }
             : null;
+        return new TrainingTelemetry(metrics, mqtt, device, logger);
+    }
+
+    /// <summary>
+    /// /metrics on Kestrel, as the worker serves it. Not prometheus-net's MetricServer: .NET's managed HttpListener
+    /// crashes the process when a scrape arrives while it starts (dotnet/corefx#35191), which Prometheus's retries make likely.
+    /// </summary>
+    private static WebApplication ServeMetrics(Uri url, CollectorRegistry registry)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration.Sources.Clear(); // nothing from the working folder's appsettings.json or ASPNETCORE_ variables
+        builder.Configuration.AddInMemoryCollection(); // where UseUrls writes
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls(url.GetLeftPart(UriPartial.Authority));
+        var app = builder.Build();
+        app.MapMetrics("/metrics", registry);
         try
         {
-            return new TrainingTelemetry(metrics, mqtt, device, logger);
+            app.StartAsync().GetAwaiter().GetResult();
+            return app;
         }
-        catch (System.Net.HttpListenerException e)
+        catch (IOException e)
         {
-            throw new InspectionInputException($"--metrics-url {parse.GetValue(MetricsUrl)}: cannot listen there ({e.Message}); choose a free port.");
+            throw new InspectionInputException($"--metrics-url {url}: cannot listen there ({e.Message.TrimEnd('.')}); choose a free port.");
         }
     }
 
@@ -173,6 +190,7 @@ internal sealed class TrainingTelemetry : IAsyncDisposable
         if (_server is not null)
         {
             await _server.StopAsync().ConfigureAwait(false);
+            await _server.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -105,6 +105,20 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_metrics_port_already_taken_is_one_line_and_exit_2_before_any_training()
+    {
+        var data = TinyDataset(["square"]);
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var result = await CliRunner.RunAsync("train", "--data", data, "--epochs", "1", "--imgsz", "64", "--batch", "6", "--out", _folder.File("taken"), "--metrics-url", $"http://127.0.0.1:{port}");
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains($"--metrics-url http://127.0.0.1:{port}/: cannot listen there", line, StringComparison.Ordinal);
+        Assert.EndsWith("choose a free port.", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Training_serves_its_progress_as_metrics_while_it_runs_and_publishes_each_epoch_over_mqtt()
     {
         var data = TinyDataset(["square"]);
