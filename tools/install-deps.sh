@@ -30,6 +30,8 @@ if [ "$scope" = test ]; then
   packages+=("${test_packages[@]}")
   # kubectl kustomize renders deploy/k8s for its tests; any kubectl will do (Debian's is 1.20, kustomize v2).
   command -v kubectl >/dev/null || packages+=(kubernetes-client)
+  # tools/validate checks the manifests with node (kubernetes-models, the Compose schema); any node 18+ with npm will do.
+  command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 
 missing=()

@@ -75,6 +75,12 @@ internal static class Podman
         get
         {
             var found = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Select(d => Path.Combine(d, "podman")).FirstOrDefault(File.Exists);
+            if (found is not null && !RootIsMountPoint)
+            {
+                // The minimal-Debian proof runs the README's commands in a chroot, where no container can run.
+                throw new SkipException("podman cannot run containers in a chroot (its / is not a mount point, which podman's storage needs): run the container tests on a host, a VM or in a container.");
+            }
+
             if (found is not null)
             {
                 return found;
@@ -84,6 +90,9 @@ internal static class Podman
             return SharedData.InCi ? throw new InvalidOperationException(message) : throw new SkipException(message);
         }
     }
+
+    /// <summary>Whether this process's / is a mount point: it is on a host, a VM or in a container, not in a chroot of a folder.</summary>
+    private static bool RootIsMountPoint => File.ReadLines("/proc/self/mountinfo").Any(line => line.Split(' ') is { Length: > 4 } fields && fields[4] == "/");
 
     private static async Task<Result> RunToEndAsync(ProcessStartInfo start, TimeSpan timeout)
     {

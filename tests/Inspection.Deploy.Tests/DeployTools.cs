@@ -37,7 +37,7 @@ public static class DeployTools
         }
         catch (Win32Exception e)
         {
-            throw new InvalidOperationException($"'{tool}' cannot be run ({e.Message}): tools/install-deps.sh test installs kubectl; node and npm come with the machine (Debian: nodejs npm).", e);
+            throw new InvalidOperationException($"'{tool}' cannot be run ({e.Message}): tools/install-deps.sh test installs kubectl, node and npm.", e);
         }
 
         using (process)
