@@ -56,8 +56,7 @@ public sealed class WorkerPageTests
     {
         using var folder = new TempFolder();
         using var worker = StartWorker(folder, ["station"], CrackPictures(folder), withUsers: true);
-        await WaitForWebAsync(worker.Process); // the embedded broker is up before the screen's listener
-        await using var watcher = await MqttSubscriber.StartAsync(worker.BrokerPort, $"{Line}/#", "watcher", "ana", Password);
+        await using var watcher = await WatchAsync(worker);
         using var browser = BrowserSession.Start(BrowserSession.Panel);
         SignIn(browser, worker.Process, "ana", "/feed");
 
@@ -92,8 +91,7 @@ public sealed class WorkerPageTests
     {
         using var folder = new TempFolder();
         using var worker = StartWorker(folder, ["station"], CrackPictures(folder), withUsers: true);
-        await WaitForWebAsync(worker.Process); // the embedded broker is up before the screen's listener
-        await using var watcher = await MqttSubscriber.StartAsync(worker.BrokerPort, $"{Line}/#", "watcher", "ana", Password);
+        await using var watcher = await WatchAsync(worker);
         using var browser = BrowserSession.Start(BrowserSession.Panel);
 
         SignIn(browser, worker.Process, "vic", "/rules");
@@ -286,6 +284,13 @@ public sealed class WorkerPageTests
         }
 
         return new RunningLine(WorkerProcess.Start(folder.Path, settings), brokerPort);
+    }
+
+    /// <summary>An operator's MQTT subscriber on the whole line, once the worker serves (its embedded broker is up before the screen's listener).</summary>
+    private static async Task<MqttSubscriber> WatchAsync(RunningLine worker)
+    {
+        await WaitForWebAsync(worker.Process);
+        return await MqttSubscriber.StartAsync(worker.BrokerPort, $"{Line}/#", "watcher", "ana", Password);
     }
 
     /// <summary>The operator ana, the SCADA viewer vic and the worker's own broker login, with PBKDF2 hashes.</summary>
