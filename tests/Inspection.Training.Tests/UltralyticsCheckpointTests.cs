@@ -122,6 +122,24 @@ public sealed class UltralyticsCheckpointTests : IDisposable
         AssertRefused(path, "dict without a 'model'");
     }
 
+    [Fact]
+    public void A_checkpoint_of_another_task_is_refused()
+    {
+        var pickle = "(dVmodel\ncultralytics.nn.tasks\nSegmentationModel\n(tRs.";
+        var path = WriteZip("segment.pt", ("archive/data.pkl", Encoding.ASCII.GetBytes(pickle)));
+
+        AssertRefused(path, "'ultralytics.nn.tasks.SegmentationModel', not 'ultralytics.nn.tasks.DetectionModel'");
+    }
+
+    [Fact]
+    public void A_protocol_4_pickle_is_refused_since_its_globals_cannot_be_checked_without_running_it()
+    {
+        byte[] pickle = [0x80, 4, 0x8c, 2, .. "os"u8, 0x94, 0x8c, 6, .. "system"u8, 0x94, 0x93, 0x94, (byte)'.'];
+        var path = WriteZip("protocol4.pt", ("archive/data.pkl", pickle));
+
+        AssertRefused(path, "pickle protocol 4");
+    }
+
     [Theory]
     [InlineData("os", "system")]
     [InlineData("builtins", "eval")]

@@ -9,6 +9,8 @@ namespace Inspection.Training.Utils.Checkpoints;
 /// </summary>
 internal static class PickleGlobals
 {
+    private const string Damaged = "; the file is damaged: download or copy it again";
+
     /// <summary>Every global the pickle names, in order; STACK_GLOBAL is refused since its name is only known by running.</summary>
     public static List<string> Scan(byte[] pickle)
     {
@@ -26,7 +28,7 @@ internal static class PickleGlobals
                     globals.Add(module + "." + ReadLine(pickle, ref position));
                     break;
                 case '\x93':
-                    throw new InvalidDataException("the pickle uses STACK_GLOBAL (protocol 4), which torch.save does not write by default");
+                    throw new InvalidDataException("it uses pickle protocol 4 (STACK_GLOBAL), whose names are only known by running it; re-save it with torch.save's default protocol");
                 case 'F' or 'I' or 'L' or 'P' or 'S' or 'V' or 'g' or 'p':
                     ReadLine(pickle, ref position);
                     break;
@@ -36,7 +38,7 @@ internal static class PickleGlobals
             }
         }
 
-        throw new InvalidDataException("the pickle ends without STOP");
+        throw new InvalidDataException("it ends without STOP" + Damaged);
     }
 
     private static string ReadLine(byte[] pickle, ref int position)
@@ -44,7 +46,7 @@ internal static class PickleGlobals
         var end = Array.IndexOf(pickle, (byte)'\n', position);
         if (end < 0)
         {
-            throw new InvalidDataException("the pickle ends inside a text argument");
+            throw new InvalidDataException("it ends inside a text argument" + Damaged);
         }
 
         var line = Encoding.UTF8.GetString(pickle, position, end - position);
@@ -65,14 +67,14 @@ internal static class PickleGlobals
         'U' or 'C' or '\x8a' or '\x8c' => 1 + Prefix(pickle, position, 1),
         'T' or 'X' or 'B' or '\x8b' => 4 + Prefix(pickle, position, 4),
         '\x8d' or '\x8e' or '\x96' => 8 + Prefix(pickle, position, 8),
-        _ => throw new InvalidDataException($"unknown pickle opcode 0x{(int)opcode:x2} at byte {position - 1}"),
+        _ => throw new InvalidDataException($"it has an unknown opcode 0x{(int)opcode:x2} at byte {position - 1}" + Damaged),
     };
 
     private static int Prefix(byte[] pickle, int position, int width)
     {
         if (position + width > pickle.Length)
         {
-            throw new InvalidDataException("the pickle ends inside a length");
+            throw new InvalidDataException("it ends inside a length" + Damaged);
         }
 
         var span = pickle.AsSpan(position, width);
@@ -84,6 +86,6 @@ internal static class PickleGlobals
         };
         return length <= pickle.Length - position - width
             ? (int)length
-            : throw new InvalidDataException("the pickle ends inside a string or bytes argument");
+            : throw new InvalidDataException("it ends inside a string or bytes argument" + Damaged);
     }
 }

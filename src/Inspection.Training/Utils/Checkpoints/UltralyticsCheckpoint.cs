@@ -60,7 +60,7 @@ public sealed record UltralyticsCheckpoint(
         }
         catch (InvalidDataException error) when (StartsLikeZip(path))
         {
-            throw new InspectionInputException($"Checkpoint '{path}' is a truncated or damaged zip ({error.Message}); download or copy it again.");
+            throw new InspectionInputException($"Checkpoint '{path}' is a truncated or damaged zip ({error.Message.TrimEnd('.')}); download or copy it again.");
         }
         catch (InvalidDataException)
         {
@@ -87,7 +87,7 @@ public sealed record UltralyticsCheckpoint(
         }
         catch (InvalidDataException error)
         {
-            throw new InspectionInputException($"Checkpoint '{path}' has a data.pkl that cannot be read: {error.Message}; download or copy it again.");
+            throw new InspectionInputException($"Checkpoint '{path}' has a data.pkl this reader cannot follow: {error.Message}.");
         }
 
         if (globals.FirstOrDefault(global => !TorchUnpickler.IsAllowed(global)) is { } forbidden)
@@ -104,7 +104,7 @@ public sealed record UltralyticsCheckpoint(
         }
         catch (Exception error) when (error is PickleException or InvalidCastException or InvalidDataException)
         {
-            throw new InspectionInputException($"Checkpoint '{path}' cannot be unpickled: {error.Message}; download or copy it again.");
+            throw new InspectionInputException($"Checkpoint '{path}' cannot be unpickled: {error.Message.TrimEnd('.')}; download or copy it again.");
         }
 
         return FromContent(path, content);
@@ -128,7 +128,7 @@ public sealed record UltralyticsCheckpoint(
 
         if (model.ClassName != DetectionModelClass)
         {
-            throw new InspectionInputException($"Checkpoint '{path}' holds a {model.ClassName}, not a {DetectionModelClass}; give a detection checkpoint (yolov8n.pt, ...).");
+            throw new InspectionInputException($"Checkpoint '{path}' holds the model class '{model.ClassName}', not '{DetectionModelClass}'; give a detection checkpoint (yolov8n.pt, ...).");
         }
 
         var found = new List<(CheckpointTensor Tensor, int StorageKey)>();
