@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Text;
 using Inspection.Core;
 using Inspection.TestSupport;
+using Inspection.Training.Nn;
 using Inspection.Training.Utils.Checkpoints;
 
 namespace Inspection.Training.Tests;
@@ -74,6 +75,22 @@ public sealed class UltralyticsCheckpointTests : IDisposable
         Assert.Equal(11_166_560, checkpoint.ParameterCount);
         Assert.Equal(80, checkpoint.Names.Count);
         Assert.Equal([64, 32, 3, 3], checkpoint.StateDict.Single(tensor => tensor.Name == "model.1.conv.weight").Shape);
+    }
+
+    [SkippableTheory]
+    [InlineData("yolov8n.pt", "N")]
+    [InlineData("yolov8s.pt", "S")]
+    public void Our_detection_model_has_the_checkpoints_state_dict_names_and_shapes(string file, string scale)
+    {
+        var checkpoint = UltralyticsCheckpoint.Read(SharedData.Require($"{Pretrained}/{file}"));
+        using var model = new DetectionModel(ModelScale.Parse(scale), checkpoint.Names);
+
+        // Every checkpoint tensor has a same-named, same-shaped one to copy into. TorchSharp's state_dict also lists
+        // some submodules a second time under their field names (model.0._bn.weight); a transfer by checkpoint names skips those.
+        var ours = model.state_dict();
+        var theirs = checkpoint.StateDict.Select(tensor => $"{tensor.Name} {string.Join('x', tensor.Shape)}");
+        Assert.Equal(theirs, checkpoint.StateDict.Select(tensor => $"{tensor.Name} {(ours.TryGetValue(tensor.Name, out var our) ? string.Join('x', our.shape) : "missing")}"));
+        Assert.Equal([], ours.Keys.Except(checkpoint.StateDict.Select(tensor => tensor.Name)).Where(name => !name.Split('.').Any(part => part.StartsWith('_'))));
     }
 
     [Fact]
