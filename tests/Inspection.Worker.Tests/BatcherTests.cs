@@ -36,8 +36,9 @@ public sealed class BatcherTests
         Assert.Equal(1, batch.Count); // sent alone, not held for seven more frames
 
         camera.Writer.Complete();
-        await run;
-        Assert.False(await output.Reader.WaitToReadAsync());
+        batcher.Notify(); // as a camera does when it finishes: an idle batcher sleeps until told
+        await run.WaitAsync(timeout.Token);
+        Assert.False(await output.Reader.WaitToReadAsync(timeout.Token));
     }
 
     [Fact]
