@@ -56,11 +56,11 @@ internal static class EvidenceEndpoints
     }
 
     /// <summary>Whether the id's capture time (its yyyyMMddTHHmmssfff prefix, UTC) is at most 10 s ago.</summary>
-    private static bool JustCaptured(string id) =>
+    private static bool JustCaptured(string id, DateTime now) =>
         id.Length > 18 && DateTime.TryParseExact(id[..18], "yyyyMMdd'T'HHmmssfff", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var captured)
-        && DateTime.UtcNow - captured < TimeSpan.FromSeconds(10);
+        && now - captured < TimeSpan.FromSeconds(10);
 
-    private static async Task<IResult> PictureAsync(HttpContext context, string id, EvidenceFiles evidence, WebOptions options, WebUsers users, LoginThrottle throttle, ILineCommands line)
+    private static async Task<IResult> PictureAsync(HttpContext context, string id, EvidenceFiles evidence, TimeProvider time, WebOptions options, WebUsers users, LoginThrottle throttle, ILineCommands line)
     {
         if (await AllowedAsync(context, options, users, throttle, line).ConfigureAwait(false) is { } refusal)
         {
@@ -74,7 +74,7 @@ internal static class EvidenceEndpoints
 
         // A result names its evidence before the store has written it (moments later, on its own thread): a request in
         // between, from the gallery's live tiles or an HMI reading the MQTT message, waits for the item to be complete.
-        for (var waited = 0; waited < 3000 && evidence.Status(id) is null && JustCaptured(id); waited += 50)
+        for (var waited = 0; waited < 3000 && evidence.Status(id) is null && JustCaptured(id, time.GetUtcNow().UtcDateTime); waited += 50)
         {
             await Task.Delay(50, context.RequestAborted).ConfigureAwait(false);
         }
