@@ -14,11 +14,11 @@ internal static class DetectCommand
         var model = new Option<string>("--model", "-m") { Description = "ONNX model exported by Ultralytics (or by inspection export).", Required = true };
         var source = new Option<string>("--source", "-s") { Description = "An image, a folder of images or a video file.", Required = true };
         var conf = new Option<float>("--conf") { Description = "Confidence threshold.", DefaultValueFactory = _ => 0.25f };
-        var iou = new Option<float>("--iou") { Description = "NMS IoU threshold.", DefaultValueFactory = _ => 0.45f };
+        var iou = new Option<float>("--iou") { Description = "NMS IoU threshold (0.7, as Ultralytics predict).", DefaultValueFactory = _ => 0.7f };
         var maxDet = new Option<int>("--max-det") { Description = "Maximum detections per image.", DefaultValueFactory = _ => 300 };
         var imgsz = new Option<int?>("--imgsz") { Description = "Input size, for models whose input size is dynamic." };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 1 };
-        var device = new Option<string>("--device") { Description = "auto (TensorRT, then CUDA, then CPU), tensorrt, cuda or cpu.", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = $"{DeviceChoice.Syntax}; auto tries TensorRT, then CUDA, then the CPU.", DefaultValueFactory = _ => "auto" };
         var nms = new Option<NmsPlacement>("--nms") { Description = "Where NMS runs: InGraph (on the model's device) or Managed.", DefaultValueFactory = _ => NmsPlacement.InGraph };
         var output = new Option<string?>("--out", "-o") { Description = "Folder for annotated images (and videos)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per image instead of text." };
@@ -42,9 +42,8 @@ internal static class DetectCommand
             {
                 ModelPath = parse.GetValue(model)!,
                 ImageSize = parse.GetValue(imgsz),
-                Providers = Providers(parse.GetValue(device)!),
                 Nms = parse.GetValue(nms),
-            };
+            }.On(DeviceChoice.Parse(parse.GetValue(device)!));
             using var loggers = Logging.Create(parse.GetValue(verbose));
             await using var detector = YoloDetector.Open(options, loggers);
             var run = new DetectRun(detector, thresholds, parse.GetValue(output), parse.GetValue(json));
@@ -52,15 +51,6 @@ internal static class DetectCommand
         });
         return command;
     }
-
-    private static List<ExecutionProvider> Providers(string device) => device.ToLowerInvariant() switch
-    {
-        "auto" => [ExecutionProvider.TensorRT, ExecutionProvider.Cuda, ExecutionProvider.Cpu],
-        "tensorrt" or "trt" => [ExecutionProvider.TensorRT],
-        "cuda" or "gpu" => [ExecutionProvider.Cuda],
-        "cpu" => [ExecutionProvider.Cpu],
-        _ => throw new InspectionInputException($"--device '{device}' is not one of auto, tensorrt, cuda, cpu."),
-    };
 
     /// <summary>One detect invocation: batches the source's pictures, prints results, writes annotated copies.</summary>
     private sealed class DetectRun(YoloDetector detector, DetectionThresholds thresholds, string? outputFolder, bool json)

@@ -24,7 +24,7 @@ internal static class RetrainCommand
         var holdout = new Option<string?>("--holdout") { Description = "A dataset whose val split is the fixed holdout (the base dataset's val split by default)." };
         var epochs = new Option<int>("--epochs") { Description = "Fine-tuning epochs.", DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = "auto, cpu, a GPU id such as 0, or cuda:N.", DefaultValueFactory = _ => "auto" };
         var margin = new Option<double>("--margin") { Description = "Promote when the new fitness is at least the current one's less this.", DefaultValueFactory = _ => 0.0 };
         var optimizer = new Option<string>("--optimizer") { Description = "auto, SGD or AdamW.", DefaultValueFactory = _ => "auto" };
         var lr0 = new Option<double?>("--lr0") { Description = "Initial learning rate." };

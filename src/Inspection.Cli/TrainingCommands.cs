@@ -2,10 +2,12 @@ using System.CommandLine;
 using System.Text.Json;
 using Inspection.Core;
 using Inspection.Datasets;
+using Inspection.Inference;
 using Inspection.Training;
 using Inspection.Training.Engine;
 using Inspection.Training.Export;
 using Inspection.Training.Nn;
+using Inspection.Training.Utils;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 
@@ -19,13 +21,13 @@ internal static class TrainingCommands
     private static Command Train()
     {
         var data = new Option<string>("--data") { Description = "data.yaml, a VOC folder or a folder of labelled images.", Required = true };
-        var model = new Option<string>("--model") { Description = "Model scale: n or s.", DefaultValueFactory = _ => "n" };
+        var model = new Option<string?>("--model") { Description = "Model scale: n or s; by default that of --weights, else n." };
         var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 100 };
         var imgsz = new Option<int>("--imgsz") { Description = "Training image size (a multiple of 32).", DefaultValueFactory = _ => 640 };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = "auto, cpu, a GPU id such as 0, or cuda:N.", DefaultValueFactory = _ => "auto" };
         var output = new Option<string>("--out") { Description = "Run folder: weights/, results.csv, state.json.", Required = true };
-        var weights = new Option<string?>("--weights") { Description = "A checkpoint to fine-tune from (weights/best.weights of an earlier run)." };
+        var weights = new Option<string?>("--weights") { Description = "Weights to start from: an Ultralytics .pt (yolov8n.pt, yolov8s.pt: COCO-pretrained) or a .weights of an earlier run." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last epoch." };
         var optimizer = new Option<string>("--optimizer") { Description = "auto, SGD or AdamW.", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
@@ -37,7 +39,7 @@ internal static class TrainingCommands
             var options = new TrainOptions
             {
                 Data = parse.GetValue(data)!,
-                Scale = parse.GetValue(model)!,
+                Scale = parse.GetValue(model),
                 Epochs = Positive(parse.GetValue(epochs), "--epochs"),
                 ImageSize = Positive(parse.GetValue(imgsz), "--imgsz"),
                 Batch = Positive(parse.GetValue(batch), "--batch"),
@@ -76,32 +78,47 @@ internal static class TrainingCommands
 
     private static Command Val()
     {
-        var weights = new Option<string>("--weights") { Description = "A .weights checkpoint from inspection train.", Required = true };
+        var model = new Option<string>("--model", "--weights") { Description = "The model to measure: an ONNX file (run as it serves) or a .weights checkpoint.", Required = true };
         var data = new Option<string>("--data") { Description = "The dataset whose val split to measure on.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object." };
         var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
-        var command = new Command("val", "Measure a checkpoint on a dataset's validation split: mAP50, mAP50-95, precision, recall, per-class AP.") { weights, data, json, batch };
-        command.SetAction(parse =>
+        var device = new Option<string>("--device") { Description = $"{DeviceChoice.Syntax}.", DefaultValueFactory = _ => "auto" };
+        var command = new Command("val", "Measure a model on a dataset's validation split: mAP50, mAP50-95, precision, recall, per-class AP.") { model, data, json, batch, device };
+        command.SetAction(async parse =>
         {
-            TrainingDevice.RequireLibTorch();
-            using var loggers = Logging.Create(verbose: false);
-            var (scale, names, imageSize) = Checkpoint.ReadDescription(parse.GetValue(weights)!);
+            var path = parse.GetValue(model)!;
+            var batchSize = Positive(parse.GetValue(batch), "--batch");
             var dataset = DatasetLoader.Load(parse.GetValue(data)!);
             if (!dataset.Splits.TryGetValue("val", out var split) || split.Images.Count == 0)
             {
                 throw new InspectionInputException($"Dataset '{parse.GetValue(data)}' has no validation images.");
             }
 
-            if (!dataset.Names.SequenceEqual(names))
+            using var loggers = Logging.Create(verbose: false);
+            var progress = new ProgressLine();
+            Action<int, int> shown = (done, total) => progress.Show($"val {done}/{total} images");
+            DetectionScores scores;
+            IReadOnlyList<string> names;
+            if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             {
-                throw new InspectionInputException($"The checkpoint knows classes {string.Join(", ", names)}; the dataset has {string.Join(", ", dataset.Names)}.");
+                await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = path }.On(DeviceChoice.Parse(parse.GetValue(device)!)), loggers);
+                names = detector.Model.Names;
+                RequireSameClasses(names, dataset);
+                scores = Validator.Evaluate(detector, split, batchSize, shown);
+            }
+            else
+            {
+                TrainingDevice.RequireLibTorch();
+                (var scale, names, var imageSize) = Checkpoint.ReadDescription(path);
+                RequireSameClasses(names, dataset);
+                using var network = new DetectionModel(scale, names);
+                network.load(path);
+                var torchDevice = TrainingDevice.Resolve(parse.GetValue(device)!, loggers.CreateLogger("Inspection.Training"));
+                network.to(torchDevice);
+                scores = Validator.Evaluate(network, split, imageSize, torchDevice, batchSize, shown);
             }
 
-            using var model = new DetectionModel(scale, names);
-            model.load(parse.GetValue(weights)!);
-            var device = TrainingDevice.Resolve("auto", loggers.CreateLogger("Inspection.Training"));
-            model.to(device);
-            var scores = Validator.Evaluate(model, split, imageSize, device, Positive(parse.GetValue(batch), "--batch"));
+            progress.Done();
             var perClass = scores.PerClass.ToDictionary(kv => names[kv.Key], kv => new { mAP50 = Math.Round(kv.Value.AP50, 4), mAP50_95 = Math.Round(kv.Value.AP50To95, 4) });
             if (parse.GetValue(json))
             {
@@ -119,6 +136,14 @@ internal static class TrainingCommands
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    private static void RequireSameClasses(IReadOnlyList<string> names, Dataset dataset)
+    {
+        if (!dataset.Names.SequenceEqual(names))
+        {
+            throw new InspectionInputException($"The model knows classes {string.Join(", ", names)}; the dataset has {string.Join(", ", dataset.Names)}.");
+        }
     }
 
     private static Command Export()

@@ -1,3 +1,5 @@
+using Inspection.Core;
+
 namespace Inspection.Inference;
 
 /// <summary>Where an ONNX Runtime session runs. The engine tries the configured providers in order.</summary>
@@ -42,4 +44,18 @@ public class DetectorOptions
 
     /// <summary>Where TensorRT keeps built engines, so a restart does not rebuild them; null disables the cache.</summary>
     public string? TensorRtCacheDirectory { get; set; }
+
+    /// <summary>Providers and GPU for a <c>--device</c> choice: a named device is that provider alone, auto tries the best first.</summary>
+    public DetectorOptions On(DeviceChoice device)
+    {
+        Providers = device.Kind switch
+        {
+            DeviceKind.Auto => [ExecutionProvider.TensorRT, ExecutionProvider.Cuda, ExecutionProvider.Cpu],
+            DeviceKind.Cpu => [ExecutionProvider.Cpu],
+            DeviceKind.Cuda => [ExecutionProvider.Cuda],
+            _ => [ExecutionProvider.TensorRT],
+        };
+        DeviceId = device.Id;
+        return this;
+    }
 }

@@ -128,12 +128,12 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         logger.LogInformation("Retraining {Name} from version {Version} in {Run}.", options.Name, current.Version, run);
 
         var merged = Merge(current.Card.Classes, run);
-        var (_, _, imageSize) = Checkpoint.ReadDescription(checkpoint);
+        var (scale, _, imageSize) = Checkpoint.ReadDescription(checkpoint);
         var train = new TrainOptions
         {
             Data = merged.DataYaml,
             Output = Path.Combine(run, "train"),
-            Scale = Checkpoint.ReadDescription(checkpoint).Scale.Name,
+            Scale = scale.Name,
             Weights = checkpoint,
             Epochs = options.Epochs,
             ImageSize = imageSize,
@@ -156,7 +156,7 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         var candidateScores = Evaluate(candidateWeights, holdout, imageSize, device);
 
         var onnx = Path.Combine(run, "model.onnx");
-        using (var model = new DetectionModel(ModelScale.Parse(train.Scale), current.Card.Classes))
+        using (var model = new DetectionModel(scale, current.Card.Classes))
         {
             model.load(candidateWeights);
             OnnxExporter.Export(model, imageSize, onnx, version: options.Name);

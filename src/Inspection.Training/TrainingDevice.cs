@@ -4,7 +4,7 @@ using TorchSharp;
 
 namespace Inspection.Training;
 
-/// <summary>Where training runs: the same code on the CPU or a CUDA device, chosen by --device auto|cpu|cuda.</summary>
+/// <summary>Where training runs: the same code on the CPU or a CUDA device, chosen by --device (<see cref="Core.DeviceChoice"/>).</summary>
 public static class TrainingDevice
 {
     /// <summary>
@@ -31,28 +31,28 @@ public static class TrainingDevice
         }
     }
 
-    /// <summary>Resolves "auto", "cpu", "cuda" or "cuda:N"; "auto" takes CUDA when libtorch has it, with one log line when it does not.</summary>
+    /// <summary>The device for a <c>--device</c> choice; auto takes CUDA when libtorch has it, with one log line when it does not.</summary>
     public static torch.Device Resolve(string requested, ILogger logger)
     {
+        var choice = Core.DeviceChoice.Parse(requested);
         var cuda = torch.cuda.is_available();
-        switch (requested.ToLowerInvariant())
+        switch (choice.Kind)
         {
-            case "auto" when cuda:
+            case Core.DeviceKind.Auto when cuda:
                 return torch.CUDA;
-            case "auto":
+            case Core.DeviceKind.Auto:
                 logger.LogWarning("No CUDA device with a CUDA build of libtorch here: training runs on the CPU.");
                 return torch.CPU;
-            case "cpu":
+            case Core.DeviceKind.Cpu:
                 return torch.CPU;
-            case var name when name.StartsWith("cuda", StringComparison.Ordinal):
-                if (!cuda)
-                {
-                    throw new Core.InspectionInputException($"--device {requested}: this build of libtorch or this host has no CUDA; use --device cpu or auto.");
-                }
-
-                return new torch.Device(name);
+            case Core.DeviceKind.TensorRt:
+                throw new Core.InspectionInputException($"--device {requested}: TensorRT serves models, it does not train them; use --device {choice.Id} (CUDA) or cpu.");
+            case var _ when !cuda:
+                throw new Core.InspectionInputException($"--device {requested}: this build of libtorch or this host has no CUDA; use --device cpu or auto.");
+            case var _ when choice.Id >= torch.cuda.device_count():
+                throw new Core.InspectionInputException($"--device {requested}: this host has {torch.cuda.device_count()} CUDA device(s), numbered from 0.");
             default:
-                throw new Core.InspectionInputException($"--device '{requested}' is not one of auto, cpu, cuda, cuda:N.");
+                return new torch.Device(DeviceType.CUDA, choice.Id);
         }
     }
 }

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using Inspection.Core;
 using Inspection.Inference;
 using Inspection.TestSupport;
@@ -52,5 +54,21 @@ public sealed class ShippedModelTests
         Assert.Equal(360, dataset.Splits["val"].Images.Count);
         Assert.Equal(854, boxes);
         Assert.InRange((double)found / boxes, 0.6, 1.0);
+    }
+
+    [SkippableTheory]
+    [InlineData("neu-det", "neu-det-yolov8n-224.onnx", "datasets/neu-det")]
+    [InlineData("workpiece-crack", "workpiece-crack-yolov8n-320.onnx", "datasets/workpiece-crack")]
+    public async Task Val_on_the_shipped_ONNX_gives_the_mAP_its_card_states(string folder, string file, string data)
+    {
+        var card = File.ReadAllText(Path.Combine(SharedData.RepositoryRoot, "models", folder, "MODEL.md"));
+        var stated = Regex.Match(card, @"\*\*val mAP50\*\* \| \*\*(?<map>[0-9.]+)\*\*");
+        Assert.True(stated.Success, $"models/{folder}/MODEL.md states no val mAP50 row");
+
+        var val = await CliRunner.RunAsync("val", "--model", Path.Combine(SharedData.RepositoryRoot, "models", folder, file), "--data", SharedData.Require(data), "--json");
+
+        Assert.True(val.ExitCode == 0, val.Stderr);
+        using var json = System.Text.Json.JsonDocument.Parse(val.Stdout);
+        Assert.InRange(json.RootElement.GetProperty("mAP50").GetDouble(), double.Parse(stated.Groups["map"].Value, CultureInfo.InvariantCulture) - 0.005, double.Parse(stated.Groups["map"].Value, CultureInfo.InvariantCulture) + 0.005);
     }
 }

@@ -95,12 +95,14 @@ public sealed class TrainerTests : IDisposable
 
         using var model = new DetectionModel(ModelScale.N, ["square", "circle", "crack"]);
         using var before = model.state_dict()["model.22.cv3.0.2.weight"].clone();
-        Checkpoint.LoadMatching(model, checkpoint, NullLogger.Instance);
+        var transfer = StartingWeights.Apply(model, checkpoint, NullLogger.Instance);
         using var source = new DetectionModel(ModelScale.N, ["square"]);
         source.load(checkpoint);
 
         Assert.True(model.state_dict()["model.0.conv.weight"].allclose(source.state_dict()["model.0.conv.weight"]));
         Assert.True(model.state_dict()["model.22.cv3.0.2.weight"].allclose(before)); // a 3-class head cannot take 1-class weights
+        Assert.Equal((349, 355), (transfer.Copied, transfer.Total));
+        Assert.Equal(["model.22.cv3.0.2.weight", "model.22.cv3.0.2.bias", "model.22.cv3.1.2.weight", "model.22.cv3.1.2.bias", "model.22.cv3.2.2.weight", "model.22.cv3.2.2.bias"], transfer.Fresh);
         Assert.True(model.state_dict()["model.22.cv3.0.0.conv.weight"].allclose(source.state_dict()["model.22.cv3.0.0.conv.weight"]));
     }
 

@@ -7,13 +7,14 @@ public sealed record TrainOptions
 {
     public required string Data { get; init; }
     public required string Output { get; init; }
-    public string Scale { get; init; } = "n";
+    /// <summary>n or s; by default the scale of <see cref="Weights"/>, else n.</summary>
+    public string? Scale { get; init; }
     public int Epochs { get; init; } = 100;
     public int ImageSize { get; init; } = 640;
     public int Batch { get; init; } = 16;
     public string Device { get; init; } = "auto";
 
-    /// <summary>A checkpoint of ours to start from (fine-tuning); with another class count only the class head starts afresh.</summary>
+    /// <summary>Weights to start from: an Ultralytics .pt (yolov8n.pt) or a .weights of ours; with another class count only the class branch starts afresh.</summary>
     public string? Weights { get; init; }
 
     /// <summary>Continue the run in <see cref="Output"/> from its last checkpoint.</summary>

@@ -51,7 +51,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         using var runScope = NewDisposeScope();
         var device = TrainingDevice.Resolve(options.Device, logger);
         random.manual_seed(options.Seed);
-        var scale = ModelScale.Parse(options.Scale);
+        var scale = options.Scale is { } named ? ModelScale.Parse(named) : options.Weights is { } weightsFile ? StartingWeights.ScaleOf(weightsFile) : ModelScale.N;
         var weights = Path.Combine(options.Output, "weights");
         Directory.CreateDirectory(weights);
         var state = options.Resume ? RunState.Load(options.Output) : new RunState { Scale = scale.Name, Names = [.. dataset.Names], ImageSize = options.ImageSize };
@@ -67,7 +67,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         }
         else if (options.Weights is { } start)
         {
-            Checkpoint.LoadMatching(model, start, logger);
+            StartingWeights.Apply(model, start, logger);
         }
 
         model.to(device);

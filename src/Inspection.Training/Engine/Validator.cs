@@ -1,16 +1,19 @@
 using Inspection.Core;
 using Inspection.Datasets;
+using Inspection.Inference;
 using Inspection.Training.Data;
 using Inspection.Training.Nn;
 using Inspection.Training.Utils;
+using OpenCvSharp;
 using static TorchSharp.torch;
 
 namespace Inspection.Training.Engine;
 
 /// <summary>
 /// Measures a model on a dataset split as Ultralytics' DetectionValidator does: letterboxed images, NMS at
-/// confidence 0.001 and IoU 0.7 with up to 300 detections, then mAP over IoU 0.5-0.95. Boxes are compared in
-/// the letterboxed space, where IoU equals that in the source pixels.
+/// confidence 0.001 and IoU 0.7 with up to 300 detections, then mAP over IoU 0.5-0.95. A TorchSharp model is
+/// compared in the letterboxed space, where IoU equals that in the source pixels; an ONNX model runs through the
+/// serving engine (its letterbox, its NMS, batched) and is compared in the source pixels.
 /// </summary>
 public static class Validator
 {
@@ -47,7 +50,45 @@ public static class Validator
         }
 
         model.train(wasTraining);
-        var confusion = new ConfusionMatrix(model.Names.Count);
+        return Scores(evaluations, model.Names.Count);
+    }
+
+    /// <summary>An exported model as it will serve: what <c>inspection val</c> and retraining's comparison measure.</summary>
+    public static DetectionScores Evaluate(YoloDetector detector, DatasetSplit split, int batchSize = 16, Action<int, int>? progress = null)
+    {
+        var evaluations = new List<ImageEvaluation>();
+        foreach (var chunk in split.Images.Chunk(batchSize))
+        {
+            var images = chunk.Select(ReadImage).ToArray();
+            try
+            {
+                var views = images.Select(MatImage.View).ToArray();
+                var results = chunk.Select(_ => new List<Detection>()).ToArray();
+                detector.Detect(views, results, Thresholds);
+                evaluations.AddRange(chunk.Select((item, i) => new ImageEvaluation(
+                    results[i],
+                    [.. item.Boxes.Select(b => (b.ClassId, new BoundingBox(b.Box.X1 * views[i].Width, b.Box.Y1 * views[i].Height, b.Box.X2 * views[i].Width, b.Box.Y2 * views[i].Height)))])));
+            }
+            finally
+            {
+                Array.ForEach(images, image => image.Dispose());
+            }
+
+            progress?.Invoke(evaluations.Count, split.Images.Count);
+        }
+
+        return Scores(evaluations, detector.Model.Names.Count);
+    }
+
+    private static Mat ReadImage(DatasetImage item)
+    {
+        var image = Cv2.ImRead(item.ImagePath, ImreadModes.Color);
+        return !image.Empty() ? image : throw new InspectionInputException($"'{item.ImagePath}' cannot be read any more (it was when the dataset was checked).");
+    }
+
+    private static DetectionScores Scores(List<ImageEvaluation> evaluations, int classes)
+    {
+        var confusion = new ConfusionMatrix(classes);
         foreach (var evaluation in evaluations)
         {
             confusion.Add(evaluation.Predictions, evaluation.Labels);

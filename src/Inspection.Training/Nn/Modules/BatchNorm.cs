@@ -44,9 +44,10 @@ public sealed class BatchNorm2d : nn.Module<Tensor, Tensor>
         register_buffer("num_batches_tracked", _batchesTracked);
     }
 
-    public double Eps { get; }
+    /// <summary>Settable so that a checkpoint's own settings are kept when its weights are transferred.</summary>
+    public double Eps { get; set; }
 
-    public double Momentum { get; }
+    public double Momentum { get; set; }
 
     public Parameter Weight => _weight;
 
