@@ -20,39 +20,67 @@ internal static class TrainingCommands
 
     private static Command Train()
     {
-        var data = new Option<string>("--data") { Description = "data.yaml, a VOC folder or a folder of labelled images.", Required = true };
+        var data = new Option<string?>("--data") { Description = "data.yaml, a VOC folder or a folder of labelled images." };
         var model = new Option<string?>("--model") { Description = "Model scale: n or s; by default that of --weights, else n." };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs.", DefaultValueFactory = _ => 100 };
-        var imgsz = new Option<int>("--imgsz") { Description = "Training image size (a multiple of 32).", DefaultValueFactory = _ => 640 };
-        var batch = new Option<int>("--batch") { Description = "Images per batch.", DefaultValueFactory = _ => 16 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, a GPU id such as 0, or cuda:N.", DefaultValueFactory = _ => "auto" };
-        var output = new Option<string>("--out") { Description = "Run folder: weights/, results.csv, state.json.", Required = true };
         var weights = new Option<string?>("--weights") { Description = "Weights to start from: an Ultralytics .pt (yolov8n.pt, yolov8s.pt: COCO-pretrained) or a .weights of an earlier run." };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last epoch." };
-        var optimizer = new Option<string>("--optimizer") { Description = "auto, SGD or AdamW.", DefaultValueFactory = _ => "auto" };
-        var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 0 };
-        var command = new Command("train", "Train or fine-tune a YOLOv8 detector.") { data, model, epochs, imgsz, batch, device, output, weights, resume, optimizer, seed };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs (100)." };
+        var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without improvement (100; 0 never stops early)." };
+        var imgsz = new Option<int>("--imgsz") { Description = "Training image size, a multiple of 32 (640)." };
+        var batch = new Option<int>("--batch") { Description = "Images per batch (16)." };
+        var device = new Option<string?>("--device") { Description = "auto, cpu, a GPU id such as 0, or cuda:N (auto)." };
+        var cache = new Option<string?>("--cache") { Description = "ram: keep decoded training images in memory." };
+        var project = new Option<string>("--project") { Description = "Folder of runs.", DefaultValueFactory = _ => RunFolder.DefaultProject };
+        var name = new Option<string>("--name") { Description = "Run name in --project; an existing one gets a number (train2, ...).", DefaultValueFactory = _ => RunFolder.DefaultName };
+        var existOk = new Option<bool>("--exist-ok") { Description = "Write into --project/--name even if it exists." };
+        var output = new Option<string?>("--out") { Description = "The run folder itself, instead of --project/--name." };
+        var resume = new Option<bool>("--resume") { Description = "Continue a run from its last epoch: --out, or the latest run in --project." };
+        var optimizer = new Option<string?>("--optimizer") { Description = "auto, SGD or AdamW (auto)." };
+        var lr0 = new Option<double>("--lr0") { Description = "Initial learning rate (0.01; auto optimizer chooses its own)." };
+        var lrf = new Option<double>("--lrf") { Description = "Final learning rate as a fraction of lr0 (0.01)." };
+        var cosine = new Option<bool>("--cos-lr") { Description = "Cosine learning-rate schedule instead of linear." };
+        var closeMosaic = new Option<int>("--close-mosaic") { Description = "Epochs at the end trained without mosaic (10)." };
+        var seed = new Option<int>("--seed") { Description = "Random seed (0)." };
+        var cfg = new Option<string?>("--cfg") { Description = "A YAML of settings under Ultralytics' names (an args.yaml or hyperparameter file); options given here win." };
+        var command = new Command("train", "Train or fine-tune a YOLOv8 detector.")
+        {
+            data, model, weights, epochs, patience, imgsz, batch, device, cache, project, name, existOk, output, resume, optimizer, lr0, lrf, cosine, closeMosaic, seed, cfg,
+        };
         TrainingTelemetry.Options.ToList().ForEach(command.Options.Add);
         command.SetAction(async (parse, cancel) =>
         {
             TrainingDevice.RequireLibTorch();
-            var options = new TrainOptions
+            var options = new TrainOptions { Data = string.Empty, Output = string.Empty };
+            if (parse.GetValue(cfg) is { } cfgPath)
             {
-                Data = parse.GetValue(data)!,
-                Scale = parse.GetValue(model),
-                Epochs = Positive(parse.GetValue(epochs), "--epochs"),
-                ImageSize = Positive(parse.GetValue(imgsz), "--imgsz"),
-                Batch = Positive(parse.GetValue(batch), "--batch"),
-                Device = parse.GetValue(device)!,
-                Output = parse.GetValue(output)!,
-                Weights = parse.GetValue(weights),
+                options = RunArguments.Apply(options, cfgPath);
+            }
+
+            options = options with
+            {
+                Data = Given(parse, data) ?? options.Data,
+                Scale = Given(parse, model) ?? options.Scale,
+                Weights = Given(parse, weights) ?? options.Weights,
+                Epochs = Given(parse, epochs, options.Epochs),
+                Patience = Given(parse, patience, options.Patience),
+                ImageSize = Given(parse, imgsz, options.ImageSize),
+                Batch = Given(parse, batch, options.Batch),
+                Device = Given(parse, device) ?? options.Device,
+                CacheImages = Given(parse, cache) is { } caching ? RunArguments.Cache(caching, "--cache") : options.CacheImages,
+                Optimizer = Given(parse, optimizer) ?? options.Optimizer,
+                Lr0 = Given(parse, lr0, options.Lr0),
+                Lrf = Given(parse, lrf, options.Lrf),
+                CosineLr = Given(parse, cosine, options.CosineLr),
+                CloseMosaic = Given(parse, closeMosaic, options.CloseMosaic),
+                Seed = Given(parse, seed, options.Seed),
                 Resume = parse.GetValue(resume),
-                Optimizer = parse.GetValue(optimizer)!,
-                Seed = parse.GetValue(seed),
             };
-            if (options.ImageSize % 32 != 0)
+            options = options with
             {
-                throw new InspectionInputException($"--imgsz {options.ImageSize} is not a multiple of 32.");
+                Output = parse.GetValue(output) ?? (options.Resume ? RunFolder.Latest(parse.GetValue(project)!) : RunFolder.Next(parse.GetValue(project)!, parse.GetValue(name)!, parse.GetValue(existOk))),
+            };
+            if (options.Data.Length == 0)
+            {
+                throw new InspectionInputException("--data is required (or data: in the --cfg file).");
             }
 
             using var loggers = Logging.Create(verbose: true);
@@ -68,13 +96,20 @@ internal static class TrainingCommands
             if (results.Count > 0)
             {
                 var last = results[^1].Validation;
-                Console.WriteLine($"{results.Count} epochs: mAP50 {last.MAP50:0.000}, mAP50-95 {last.MAP50To95:0.000}; weights in {Path.Combine(options.Output, "weights")}");
+                Console.WriteLine($"{results.Count} epochs: mAP50 {last.MAP50:0.000}, mAP50-95 {last.MAP50To95:0.000}; results in {options.Output}, weights in {Path.Combine(options.Output, "weights")}");
             }
 
             return ExitCodes.Success;
         });
         return command;
     }
+
+    /// <summary>An option's value when it was given on the command line (so that it overrides --cfg), else null.</summary>
+    private static T? Given<T>(ParseResult parse, Option<T?> option)
+        where T : class => parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : null;
+
+    private static T Given<T>(ParseResult parse, Option<T> option, T otherwise)
+        where T : struct => parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : otherwise;
 
     private static Command Val()
     {

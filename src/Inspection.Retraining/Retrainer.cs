@@ -148,7 +148,7 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         new Trainer(train, logger, progress).Train(cancel);
         // The run's final averaged weights, not its best epoch: the best epoch was chosen on this same holdout,
         // which would favour the candidate in the comparison below.
-        var candidateWeights = Path.Combine(train.Output, "weights", "last.ema.weights");
+        var candidateWeights = Path.Combine(train.Output, "weights", Trainer.LastWeights);
 
         var device = TrainingDevice.Resolve(options.Device, logger);
         var holdout = merged.Holdout;

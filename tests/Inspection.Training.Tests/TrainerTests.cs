@@ -70,19 +70,96 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal([1, 2, 1, 2], progress.Where(p => p.Validated is null).Select(p => p.Batch)); // 6 images in batches of 4, two epochs
         Assert.Equal(results, progress.Select(p => p.Validated).OfType<EpochResult>()); // and each epoch's end, once
         Assert.All(progress, p => Assert.True(p.Loss.Class > 0 && p.ImagesPerSecond > 0));
-        foreach (var file in new[] { "weights/last.weights", "weights/last.ema.weights", "weights/last.optimizer", "weights/best.weights", "weights/best.weights.json", "state.json", "results.png", "PR_curve.png", "confusion_matrix.png", "val_batch0_pred.png" })
+        foreach (var file in new[] { "weights/last.weights", "weights/last.weights.json", "weights/best.weights", "weights/best.weights.json", "weights/last.train.weights", "weights/last.optimizer", "args.yaml", "state.json", "results.png", "PR_curve.png", "confusion_matrix.png", "val_batch0_pred.png" })
         {
             Assert.True(File.Exists(Path.Combine(output, file)), $"{file} is missing");
         }
 
+        // Ultralytics 8.3's results.csv, so that scripts written for it read ours.
         var csv = File.ReadAllLines(Path.Combine(output, "results.csv"));
         Assert.Equal(3, csv.Length);
-        Assert.StartsWith("epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B)", csv[0]);
+        Assert.Equal("epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2", csv[0]);
+        var rows = csv.Skip(1).Select(line => line.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToList();
+        Assert.All(rows, row => Assert.Equal(15, row.Length));
+        Assert.All(rows, row => Assert.True(row[9] > 0 && row[10] > 0 && row[11] > 0, "validation losses")); // the loss of the averaged model on val
+        Assert.All(rows, row => Assert.True(row[12] > 0 && row[13] > 0 && row[14] > 0, "learning rates"));
+        Assert.True(rows[1][1] > rows[0][1], "time is the run's training time so far");
 
         var resumed = new Trainer(options with { Epochs = 3, Resume = true }, NullLogger.Instance).Train();
         Assert.Equal([3], resumed.Select(r => r.Epoch));
-        Assert.Equal(4, File.ReadAllLines(Path.Combine(output, "results.csv")).Length);
+        csv = File.ReadAllLines(Path.Combine(output, "results.csv"));
+        Assert.Equal(4, csv.Length);
+        Assert.True(double.Parse(csv[3].Split(',')[1], System.Globalization.CultureInfo.InvariantCulture) > rows[1][1], "time goes on across a resume");
         Assert.Equal(2, RunState.Load(output).Epoch);
+    }
+
+    [Fact]
+    public void Patience_stops_a_run_that_has_not_improved_for_that_many_epochs()
+    {
+        var data = TinyDataset(["square"]);
+        var output = _folder.File("patient");
+        var options = new TrainOptions { Data = data, Output = output, Epochs = 2, ImageSize = 64, Batch = 6, CloseMosaic = 0, WarmupEpochs = 0 };
+        new Trainer(options, NullLogger.Instance).Train();
+
+        // A best fitness no epoch can reach, set at the first epoch: the run is two epochs past it.
+        (RunState.Load(output) with { BestFitness = 2.0, BestEpoch = 0 }).Save(output);
+        var resumed = new Trainer(options with { Epochs = 10, Patience = 2, Resume = true }, NullLogger.Instance).Train();
+
+        Assert.Equal([3], resumed.Select(r => r.Epoch)); // epoch 3 is the second without improvement
+        Assert.Equal(2, RunState.Load(output).Epoch);
+
+        var unlimited = new Trainer(options with { Epochs = 4, Patience = 0, Resume = true }, NullLogger.Instance).Train();
+        Assert.Equal([4], unlimited.Select(r => r.Epoch)); // patience 0 never stops early, as Ultralytics
+    }
+
+    [Fact]
+    public void Args_yaml_records_the_run_and_trains_the_same_when_given_back_as_cfg()
+    {
+        var data = TinyDataset(["square"]);
+        var output = _folder.File("args");
+        var options = new TrainOptions { Data = data, Output = output, Epochs = 1, ImageSize = 64, Batch = 6, Lr0 = 0.003, CosineLr = true, CacheImages = true, Augment = new AugmentOptions { Mosaic = 0.5 } };
+        new Trainer(options, NullLogger.Instance).Train();
+
+        var args = File.ReadAllText(Path.Combine(output, "args.yaml"));
+        Assert.Contains("task: detect\nmode: train\nmodel: yolov8n.yaml\n", args);
+        Assert.Contains("\nlr0: 0.003\n", args);
+        Assert.Contains("\ncos_lr: true\n", args);
+        Assert.Contains("\ncache: ram\n", args);
+        Assert.Contains("\nmosaic: 0.5\n", args);
+
+        var read = RunArguments.Apply(new TrainOptions { Data = "", Output = output }, Path.Combine(output, "args.yaml"));
+        Assert.Equal(options with { Scale = "n" }, read);
+    }
+
+    [Theory]
+    [InlineData("mixup: 0.2\n", "'mixup: 0.2' in", "does not implement the mixup augmentation")]
+    [InlineData("lr0: fast\n", "'lr0: fast' in", "expected a number")]
+    [InlineData("learning_rate: 0.1\n", "'learning_rate: 0.1' in", "not a training setting Inspection knows")]
+    [InlineData("cache: disk\n", "'cache: disk' in", "caches in RAM only")]
+    [InlineData("lr0: [1, 2]\n", "line 1", "must be 'key: value'")]
+    [InlineData("lr0: 0.1\n  bad: indentation\n", "is not valid YAML at line", "")]
+    public void A_cfg_file_with_what_Inspection_cannot_honour_is_refused_in_one_line(string yaml, string where, string why)
+    {
+        var path = _folder.File("hyp.yaml");
+        File.WriteAllText(path, yaml);
+
+        var error = Assert.Throws<Core.InspectionInputException>(() => RunArguments.Apply(new TrainOptions { Data = "d", Output = "o" }, path));
+
+        Assert.Contains(where, error.Message);
+        Assert.Contains(why, error.Message);
+        Assert.Contains(path, error.Message);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public void A_cfg_file_of_ultralytics_defaults_is_accepted_with_the_augmentations_it_switches_off()
+    {
+        var path = _folder.File("default.yaml");
+        File.WriteAllText(path, "task: detect\nmode: train\nmodel: yolov8s.yaml\nepochs: 50\nworkers: 8\namp: true\ndegrees: 0.0\nmixup: 0.0\nlr0: 0.02\nhsv_h: 0.01\n");
+
+        var options = RunArguments.Apply(new TrainOptions { Data = "d", Output = "o" }, path);
+
+        Assert.Equal(("s", 50, 0.02, 0.01), (options.Scale, options.Epochs, options.Lr0, options.Augment.HueGain));
     }
 
     [Fact]
@@ -187,11 +264,20 @@ public sealed class TrainerTests : IDisposable
     [Fact]
     public async Task Train_val_and_export_work_from_the_command_line()
     {
+        // Without --out, runs go where Ultralytics puts them: PROJECT/train, then train2.
         var data = TinyDataset(["square"]);
-        var run = _folder.File("cli-run");
-        var train = await CliRunner.RunAsync("train", "--data", data, "--epochs", "1", "--imgsz", "64", "--batch", "6", "--out", run);
+        var project = _folder.File("runs");
+        var train = await CliRunner.RunAsync("train", "--data", data, "--epochs", "1", "--imgsz", "64", "--batch", "6", "--project", project);
         Assert.True(train.ExitCode == 0, train.Stderr);
         Assert.Contains("1 epochs: mAP50", train.Stdout);
+        var run = Path.Combine(project, "train");
+        Assert.True(File.Exists(Path.Combine(run, "weights", "last.weights")), train.Stdout);
+        var again = await CliRunner.RunAsync("train", "--data", data, "--epochs", "1", "--imgsz", "64", "--batch", "6", "--project", project, "--lr0", "0.02", "--cos-lr", "--patience", "5");
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        var args = File.ReadAllText(Path.Combine(project, "train2", "args.yaml"));
+        Assert.Contains("\nlr0: 0.02\n", args);
+        Assert.Contains("\ncos_lr: true\n", args);
+        Assert.Contains("\npatience: 5\n", args);
 
         var weights = Path.Combine(run, "weights", "best.weights");
         var val = await CliRunner.RunAsync("val", "--weights", weights, "--data", data, "--json");

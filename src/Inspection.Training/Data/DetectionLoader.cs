@@ -25,7 +25,7 @@ public sealed record Batch(Tensor Images, Tensor BatchIndex, Tensor Classes, Ten
 /// letterboxed, and prepared one batch ahead on another thread while the current one trains. Every draw is
 /// seeded by (seed, epoch, image), so a run is reproducible whatever the timing.
 /// </summary>
-public sealed class DetectionLoader(DatasetSplit split, int batchSize, int imageSize, AugmentOptions augment, int seed = 0)
+public sealed class DetectionLoader(DatasetSplit split, int batchSize, int imageSize, AugmentOptions augment, int seed = 0, ImageCache? cache = null)
 {
     public int Count => split.Images.Count;
 
@@ -55,7 +55,7 @@ public sealed class DetectionLoader(DatasetSplit split, int batchSize, int image
     public Sample Load(int index)
     {
         var item = split.Images[index];
-        var image = Cv2.ImRead(item.ImagePath, ImreadModes.Color);
+        var image = cache is null ? Decode(item.ImagePath) : cache.Get(item.ImagePath, Decode);
         if (image.Empty())
         {
             image.Dispose();
@@ -65,6 +65,8 @@ public sealed class DetectionLoader(DatasetSplit split, int batchSize, int image
         var boxes = item.Boxes.Select(b => (b.ClassId, new BoundingBox(b.Box.X1 * image.Width, b.Box.Y1 * image.Height, b.Box.X2 * image.Width, b.Box.Y2 * image.Height))).ToList();
         return new Sample(image, boxes);
     }
+
+    private static Mat Decode(string path) => Cv2.ImRead(path, ImreadModes.Color);
 
     private Batch Build(int[] indices, int epoch, bool mosaic)
     {

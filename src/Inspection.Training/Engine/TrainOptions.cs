@@ -1,3 +1,4 @@
+using Inspection.Core;
 using Inspection.Training.Data;
 
 namespace Inspection.Training.Engine;
@@ -10,6 +11,9 @@ public sealed record TrainOptions
     /// <summary>n or s; by default the scale of <see cref="Weights"/>, else n.</summary>
     public string? Scale { get; init; }
     public int Epochs { get; init; } = 100;
+
+    /// <summary>Stop after this many epochs without a better fitness than the best so far; 0 never stops early.</summary>
+    public int Patience { get; init; } = 100;
     public int ImageSize { get; init; } = 640;
     public int Batch { get; init; } = 16;
     public string Device { get; init; } = "auto";
@@ -33,10 +37,45 @@ public sealed record TrainOptions
     /// <summary>Mosaic is switched off for this many last epochs.</summary>
     public int CloseMosaic { get; init; } = 10;
     public bool CosineLr { get; init; }
+
+    /// <summary>Keep decoded training images in memory (Ultralytics' cache=ram): each image is decoded once per run.</summary>
+    public bool CacheImages { get; init; }
+
+    /// <summary>Loss gains (box, cls, dfl in Ultralytics' hyperparameters).</summary>
+    public double BoxGain { get; init; } = 7.5;
+    public double ClassGain { get; init; } = 0.5;
+    public double DflGain { get; init; } = 1.5;
     public int Seed { get; init; }
 
     /// <summary>Gradients are accumulated up to this nominal batch size before a step.</summary>
     public int NominalBatch { get; init; } = 64;
     public double GradientClip { get; init; } = 10.0;
     public AugmentOptions Augment { get; init; } = new();
+
+    /// <summary>Refuses settings no run can use, naming the option, before anything is loaded.</summary>
+    public void Validate()
+    {
+        foreach (var (value, option) in new[] { (Epochs, "--epochs"), (ImageSize, "--imgsz"), (Batch, "--batch"), (NominalBatch, "nbs") })
+        {
+            if (value <= 0)
+            {
+                throw new InspectionInputException($"{option} {value} must be positive.");
+            }
+        }
+
+        if (ImageSize % 32 != 0)
+        {
+            throw new InspectionInputException($"--imgsz {ImageSize} is not a multiple of 32 (the model's largest stride).");
+        }
+
+        if (Patience < 0 || CloseMosaic < 0)
+        {
+            throw new InspectionInputException($"--patience {Patience} and --close-mosaic {CloseMosaic} cannot be negative.");
+        }
+
+        if (!(Lr0 > 0) || !(Lrf > 0))
+        {
+            throw new InspectionInputException($"--lr0 {Lr0} and --lrf {Lrf} must be positive.");
+        }
+    }
 }

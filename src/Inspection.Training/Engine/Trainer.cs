@@ -19,22 +19,34 @@ namespace Inspection.Training.Engine;
 /// </summary>
 public readonly record struct TrainingProgress(int Epoch, int Epochs, int Batch, int Batches, LossItems Loss, double ImagesPerSecond, TimeSpan Eta, EpochResult? Validated = null);
 
-/// <summary>One finished epoch: the mean training loss and the validation figures, as a row of results.csv.</summary>
-public sealed record EpochResult(int Epoch, LossItems Loss, DetectionScores Validation, double LearningRate, TimeSpan Duration);
+/// <summary>
+/// One finished epoch, a row of results.csv: the mean training loss, the validation figures and loss, each parameter
+/// group's learning rate during the epoch, the epoch's duration and the run's training time so far.
+/// </summary>
+public sealed record EpochResult(int Epoch, LossItems Loss, DetectionScores Validation, LossItems ValidationLoss, IReadOnlyList<double> LearningRates, TimeSpan Duration, TimeSpan Elapsed);
 
 /// <summary>
 /// Ultralytics' DetectionTrainer (engine/trainer.py) in TorchSharp: three parameter groups (biases, weights with
 /// decay, batch-norm weights), warm-up of learning rate and momentum, a linear or cosine schedule, gradient
 /// accumulation to a nominal batch of 64, gradient clipping, an EMA of the weights, mosaic closed for the last
-/// epochs, validation each epoch, results.csv, and a checkpoint each epoch (last, and best by fitness) from
-/// which <c>--resume</c> continues.
+/// epochs, validation each epoch, results.csv, early stopping after <c>patience</c> epochs without improvement, and
+/// a checkpoint each epoch (weights/last and weights/best by fitness, both the EMA) from which <c>--resume</c> continues.
 /// </summary>
 public sealed class Trainer(TrainOptions options, ILogger logger, Action<TrainingProgress>? progress = null)
 {
     public const string StateFile = "state.json";
 
+    /// <summary>The weights to use, export or fine-tune from: the EMA of the last epoch, and of the best.</summary>
+    public const string LastWeights = "last.weights";
+    public const string BestWeights = "best.weights";
+
+    /// <summary>What only --resume needs: the trained (not averaged) model and the optimizer's state.</summary>
+    private const string ResumeModel = "last.train.weights";
+    private const string ResumeOptimizer = "last.optimizer";
+
     public IReadOnlyList<EpochResult> Train(CancellationToken cancel = default)
     {
+        options.Validate();
         var dataset = DatasetLoader.Load(options.Data);
         if (!dataset.Usable)
         {
@@ -60,10 +72,15 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             throw new InspectionInputException($"The run in '{options.Output}' trained classes {string.Join(", ", state.Names)}; the dataset has {string.Join(", ", dataset.Names)}.");
         }
 
+        if (!options.Resume)
+        {
+            RunArguments.Write(options, scale, Path.Combine(options.Output, "args.yaml"));
+        }
+
         using var model = new DetectionModel(ModelScale.Parse(state.Scale), state.Names);
         if (options.Resume)
         {
-            model.load(Path.Combine(weights, "last.weights"));
+            model.load(Path.Combine(weights, ResumeModel));
         }
         else if (options.Weights is { } start)
         {
@@ -71,23 +88,24 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         }
 
         model.to(device);
-        var loader = new DetectionLoader(dataset.Splits["train"], options.Batch, state.ImageSize, options.Augment, options.Seed);
+        using var cache = options.CacheImages ? new ImageCache(dataset.Splits["train"].Images.Count, logger) : null;
+        var loader = new DetectionLoader(dataset.Splits["train"], options.Batch, state.ImageSize, options.Augment, options.Seed, cache);
         var batches = loader.BatchesPerEpoch;
         var accumulate = Math.Max((int)Math.Round((double)options.NominalBatch / options.Batch), 1);
         using var optimizer = BuildOptimizer(model, batches * options.Epochs, state.Names.Count, accumulate);
         var groups = optimizer.Groups;
         if (options.Resume)
         {
-            optimizer.Load(Path.Combine(weights, "last.optimizer"));
+            optimizer.Load(Path.Combine(weights, ResumeOptimizer));
         }
 
         using var ema = new ModelEma(model, () => new DetectionModel(ModelScale.Parse(state.Scale), state.Names).to(device), updates: state.EmaUpdates);
         if (options.Resume)
         {
-            ema.Model.load(Path.Combine(weights, "last.ema.weights"));
+            ema.Model.load(Path.Combine(weights, LastWeights));
         }
 
-        var criterion = new DetectionLoss(state.Names.Count, model.Head.Strides);
+        var criterion = new DetectionLoss(state.Names.Count, model.Head.Strides, options.BoxGain, options.ClassGain, options.DflGain);
         var warmupIterations = options.WarmupEpochs > 0 ? Math.Max((int)Math.Round(options.WarmupEpochs * batches), 100) : -1; // none when asked for none, as Ultralytics
         var results = new List<EpochResult>();
         var lastStep = -1;
@@ -135,34 +153,50 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
                 }
             }
 
+            // results.csv records the rates the epoch trained with, before the scheduler moves them on.
+            var learningRates = groups.Select(group => group.LearningRate).ToList();
+
             // Scheduler: each group's learning rate follows lf(epoch) from its initial value.
             foreach (var group in groups)
             {
                 group.LearningRate = group.InitialLearningRate * LearningRateFactor(epoch + 1);
             }
 
-            var scores = Validator.Evaluate(ema.Model, validation, state.ImageSize, device, gridPath: Path.Combine(options.Output, "val_batch0_pred.png"));
-            var result = new EpochResult(epoch + 1, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), scores, groups[0].LearningRate, started.Elapsed);
+            var scores = Validator.Evaluate(ema.Model, validation, state.ImageSize, device, criterion: criterion, gridPath: Path.Combine(options.Output, "val_batch0_pred.png"));
+            var elapsed = TimeSpan.FromSeconds(state.Seconds) + started.Elapsed;
+            var result = new EpochResult(epoch + 1, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), scores, scores.Loss ?? default, learningRates, started.Elapsed, elapsed);
             results.Add(result);
             progress?.Invoke(current with { Validated = result });
             AppendResults(result);
             Plotting.PlotResults(Path.Combine(options.Output, "results.csv"), Path.Combine(options.Output, "results.png"));
 
-            state = state with { Epoch = epoch, EmaUpdates = ema.Updates, BestFitness = Math.Max(state.BestFitness, scores.Fitness) };
-            model.save(Path.Combine(weights, "last.weights"));
-            ema.Model.save(Path.Combine(weights, "last.ema.weights"));
-            optimizer.Save(Path.Combine(weights, "last.optimizer"));
-            if (scores.Fitness >= state.BestFitness)
+            var improved = scores.Fitness >= state.BestFitness;
+            state = state with { Epoch = epoch, EmaUpdates = ema.Updates, Seconds = elapsed.TotalSeconds };
+            if (improved)
+            {
+                state = state with { BestFitness = scores.Fitness, BestEpoch = epoch };
+            }
+
+            model.save(Path.Combine(weights, ResumeModel));
+            optimizer.Save(Path.Combine(weights, ResumeOptimizer));
+            ema.Model.save(Path.Combine(weights, LastWeights));
+            Checkpoint.WriteDescription(Path.Combine(weights, LastWeights), state);
+            if (improved)
             {
                 Plotting.PlotPrCurve(scores, state.Names, Path.Combine(options.Output, "PR_curve.png"));
                 Plotting.PlotConfusionMatrix(scores.Confusion!, state.Names, Path.Combine(options.Output, "confusion_matrix.png"));
-                ema.Model.save(Path.Combine(weights, "best.weights"));
-                Checkpoint.WriteDescription(Path.Combine(weights, "best.weights"), state);
+                ema.Model.save(Path.Combine(weights, BestWeights));
+                Checkpoint.WriteDescription(Path.Combine(weights, BestWeights), state);
             }
 
-            Checkpoint.WriteDescription(Path.Combine(weights, "last.ema.weights"), state);
             state.Save(options.Output);
             logger.LogInformation("Epoch {Epoch}/{Epochs}: mAP50 {Map50:0.000}, mAP50-95 {Map:0.000}, {Seconds:0} s.", epoch + 1, options.Epochs, scores.MAP50, scores.MAP50To95, started.Elapsed.TotalSeconds);
+            if (options.Patience > 0 && epoch - state.BestEpoch >= options.Patience)
+            {
+                logger.LogInformation(
+                    "Stopping early: no improvement in the last {Patience} epochs; the best was epoch {Best} (weights/best.weights). Raise --patience to train longer.", options.Patience, state.BestEpoch + 1);
+                break;
+            }
         }
 
         return results;
@@ -225,17 +259,18 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         return Math.Max(1, (int)Math.Round(Interpolate(1, (double)options.NominalBatch / options.Batch)));
     }
 
+    /// <summary>results.csv with Ultralytics 8.3's columns and number format (%.6g), so that its scripts read ours.</summary>
     private void AppendResults(EpochResult result)
     {
         var path = Path.Combine(options.Output, "results.csv");
         if (!File.Exists(path))
         {
-            File.WriteAllText(path, "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),lr,seconds\n");
+            File.WriteAllText(path, "epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2\n");
         }
 
-        var v = result.Validation;
-        File.AppendAllText(path, string.Join(',', new object[] { result.Epoch, result.Loss.Box, result.Loss.Class, result.Loss.Dfl, v.Precision, v.Recall, v.MAP50, v.MAP50To95, result.LearningRate, result.Duration.TotalSeconds }
-            .Select(x => Convert.ToString(x, CultureInfo.InvariantCulture) is { } s && double.TryParse(s, CultureInfo.InvariantCulture, out var d) && s.Contains('.') ? d.ToString("0.#####", CultureInfo.InvariantCulture) : Convert.ToString(x, CultureInfo.InvariantCulture))) + "\n");
+        var (v, loss, validationLoss) = (result.Validation, result.Loss, result.ValidationLoss);
+        double[] values = [result.Elapsed.TotalSeconds, loss.Box, loss.Class, loss.Dfl, v.Precision, v.Recall, v.MAP50, v.MAP50To95, validationLoss.Box, validationLoss.Class, validationLoss.Dfl, .. result.LearningRates];
+        File.AppendAllText(path, string.Join(',', [result.Epoch.ToString(CultureInfo.InvariantCulture), .. values.Select(PythonFormat.General)]) + "\n");
     }
 }
 
@@ -250,6 +285,12 @@ public sealed record RunState
     public int Epoch { get; init; } = -1;
     public long EmaUpdates { get; init; }
     public double BestFitness { get; init; }
+
+    /// <summary>The epoch (0-based) whose weights are best.weights; patience counts from it.</summary>
+    public int BestEpoch { get; init; } = -1;
+
+    /// <summary>Training time so far, across resumed sessions: results.csv's time column.</summary>
+    public double Seconds { get; init; }
 
     public static RunState Load(string output)
     {

@@ -19,9 +19,11 @@ public static class Validator
 {
     public static readonly DetectionThresholds Thresholds = new(0.001f, 0.7f, 300);
 
+    /// <param name="criterion">The training loss, to report the validation loss with the scores (as training does).</param>
     /// <param name="gridPath">Where to draw the first batch's images with their labels and predictions, if anywhere.</param>
-    public static DetectionScores Evaluate(DetectionModel model, DatasetSplit split, int imageSize, Device device, int batchSize = 16, Action<int, int>? progress = null, string? gridPath = null)
+    public static DetectionScores Evaluate(DetectionModel model, DatasetSplit split, int imageSize, Device device, int batchSize = 16, Action<int, int>? progress = null, DetectionLoss? criterion = null, string? gridPath = null)
     {
+        double box = 0, cls = 0, dfl = 0;
         var loader = new DetectionLoader(split, batchSize, imageSize, AugmentOptions.None);
         var evaluations = new List<ImageEvaluation>();
         var wasTraining = model.training;
@@ -34,7 +36,14 @@ public static class Validator
                 using (batch)
                 using (var scope = NewDisposeScope())
                 {
-                    var predictions = model.Predict(batch.Images.to(device)).cpu(); // [B, 4 + C, A]
+                    var raw = model.forward(batch.Images.to(device));
+                    if (criterion is not null)
+                    {
+                        var (_, items) = criterion.Compute(raw, batch.BatchIndex, batch.Classes, batch.Boxes);
+                        (box, cls, dfl) = (box + items.Box, cls + items.Class, dfl + items.Dfl);
+                    }
+
+                    var predictions = model.Head.Decode(raw).cpu(); // [B, 4 + C, A]
                     var batchEvaluations = Evaluations(predictions, batch, model.Names.Count, imageSize).ToList();
                     if (gridPath is not null && done == 0)
                     {
@@ -50,7 +59,8 @@ public static class Validator
         }
 
         model.train(wasTraining);
-        return Scores(evaluations, model.Names.Count);
+        var batches = loader.BatchesPerEpoch;
+        return Scores(evaluations, model.Names.Count) with { Loss = criterion is null ? null : new LossItems((float)(box / batches), (float)(cls / batches), (float)(dfl / batches)) };
     }
 
     /// <summary>An exported model as it will serve: what <c>inspection val</c> and retraining's comparison measure.</summary>

@@ -14,6 +14,9 @@ public sealed record DetectionScores(double Precision, double Recall, double MAP
     /// <summary>Per class, the precision envelope at IoU 0.5 sampled at recall 0, 0.01 .. 1: the PR curve.</summary>
     public IReadOnlyDictionary<int, double[]> PrecisionAtRecall { get; init; } = new Dictionary<int, double[]>();
 
+    /// <summary>The mean validation loss per batch (val/box_loss ... in results.csv), when the evaluation computed it.</summary>
+    public LossItems? Loss { get; init; }
+
     /// <summary>Ultralytics' fitness: 0.1 mAP50 + 0.9 mAP50-95, by which the best checkpoint is chosen.</summary>
     public double Fitness => (0.1 * MAP50) + (0.9 * MAP50To95);
 }
