@@ -13,7 +13,6 @@ using Inspection.Training.Export;
 using Inspection.Training.Nn;
 using Inspection.Training.Utils;
 using Microsoft.Extensions.Logging;
-using TorchSharp;
 
 namespace Inspection.Retraining;
 
@@ -150,17 +149,17 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         // which would favour the candidate in the comparison below.
         var candidateWeights = Path.Combine(train.Output, "weights", Trainer.LastWeights);
 
-        var device = TrainingDevice.Resolve(options.Device, logger);
-        var holdout = merged.Holdout;
-        var currentScores = HoldoutScores.Of(current.Version, Evaluate(checkpoint, holdout, imageSize, device));
-        var candidateScores = Evaluate(candidateWeights, holdout, imageSize, device);
-
         var onnx = Path.Combine(run, "model.onnx");
         using (var model = new DetectionModel(scale, current.Card.Classes))
         {
             model.load(candidateWeights);
             OnnxExporter.Export(model, imageSize, onnx, version: options.Name);
         }
+
+        // Both measured as they would serve: each ONNX model through the engine, on the same holdout.
+        var holdout = merged.Holdout;
+        var currentScores = HoldoutScores.Of(current.Version, await EvaluateAsync(current.ModelPath, holdout).ConfigureAwait(false));
+        var candidateScores = await EvaluateAsync(onnx, holdout).ConfigureAwait(false);
 
         var golden = await RecordGoldenAsync(onnx, holdout).ConfigureAwait(false);
         var registered = registry.Register(options.Name, onnx, new ModelCard
@@ -229,13 +228,10 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         return report;
     }
 
-    private static DetectionScores Evaluate(string weights, DatasetSplit holdout, int imageSize, TorchSharp.torch.Device device)
+    private async Task<DetectionScores> EvaluateAsync(string onnx, DatasetSplit holdout)
     {
-        var (scale, names, _) = Checkpoint.ReadDescription(weights);
-        using var model = new DetectionModel(scale, names);
-        model.load(weights);
-        model.to(device);
-        return Validator.Evaluate(model, holdout, imageSize, device);
+        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx }.On(DeviceChoice.Parse(options.Device)));
+        return Validator.Evaluate(detector, holdout, options.Batch);
     }
 
     private async Task<List<(string ImagePath, IReadOnlyList<GoldenDetection> Detections)>> RecordGoldenAsync(string onnx, DatasetSplit holdout)

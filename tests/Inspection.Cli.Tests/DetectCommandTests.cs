@@ -87,13 +87,17 @@ public sealed class DetectCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task Text_output_lists_class_score_and_box()
+    public async Task Text_output_lists_class_score_and_box_after_NMS_at_Ultralytics_predict_IoU_by_default()
     {
         var (model, image) = SyntheticInputs();
         var result = await CliRunner.RunAsync("detect", "-m", model, "-s", image, "--device", "cpu");
         Assert.True(result.ExitCode == 0, result.Stderr);
-        Assert.Contains("(64x64): 3 detections", result.Stdout);
+        Assert.Contains("(64x64): 4 detections", result.Stdout); // IoU 0.7 keeps two overlapping boxes apart
         Assert.Contains("dent             0.900  [15, 25, 25, 35]", result.Stdout);
+
+        var stricter = await CliRunner.RunAsync("detect", "-m", model, "-s", image, "--device", "cpu", "--iou", "0.45");
+        Assert.True(stricter.ExitCode == 0, stricter.Stderr);
+        Assert.Contains("(64x64): 3 detections", stricter.Stdout);
     }
 
     public static TheoryData<string, string[], string> UserMistakes() => new()
