@@ -95,8 +95,6 @@ internal static class TrainingCommands
             }
 
             using var loggers = Logging.Create(verbose: false);
-            var progress = new ProgressLine();
-            Action<int, int> shown = (done, total) => progress.Show($"val {done}/{total} images");
             DetectionScores scores;
             IReadOnlyList<string> names;
             if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
@@ -104,7 +102,7 @@ internal static class TrainingCommands
                 await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = path }.On(DeviceChoice.Parse(parse.GetValue(device)!)), loggers);
                 names = detector.Model.Names;
                 RequireSameClasses(names, dataset);
-                scores = Validator.Evaluate(detector, split, batchSize, shown);
+                scores = ConsoleProgress.Run(progress => Validator.Evaluate(detector, split, batchSize, progress.Add("val", "images").Count));
             }
             else
             {
@@ -115,10 +113,9 @@ internal static class TrainingCommands
                 network.load(path);
                 var torchDevice = TrainingDevice.Resolve(parse.GetValue(device)!, loggers.CreateLogger("Inspection.Training"));
                 network.to(torchDevice);
-                scores = Validator.Evaluate(network, split, imageSize, torchDevice, batchSize, shown);
+                scores = ConsoleProgress.Run(progress => Validator.Evaluate(network, split, imageSize, torchDevice, batchSize, progress.Add("val", "images").Count));
             }
 
-            progress.Done();
             var perClass = scores.PerClass.ToDictionary(kv => names[kv.Key], kv => new { mAP50 = Math.Round(kv.Value.AP50, 4), mAP50_95 = Math.Round(kv.Value.AP50To95, 4) });
             if (parse.GetValue(json))
             {
