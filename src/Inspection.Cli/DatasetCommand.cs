@@ -17,7 +17,7 @@ internal static class DatasetCommand
         var check = new Command("check", "Check a dataset without training: counts, classes and every quirk, with the files they are in.") { data, json, quick };
         check.SetAction(parse =>
         {
-            var dataset = DatasetLoader.Load(parse.GetValue(data)!, verifyImages: !parse.GetValue(quick));
+            var dataset = ConsoleProgress.Run(progress => DatasetLoader.Load(parse.GetValue(data)!, verifyImages: !parse.GetValue(quick), Reading(progress)));
             if (parse.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
@@ -46,6 +46,25 @@ internal static class DatasetCommand
         });
 
         return new Command("dataset", "Detection datasets.") { check, Review() };
+    }
+
+    /// <summary>A bar for each part of the dataset (a split, VOC annotations) naming the file just read.</summary>
+    private static Action<DatasetLoadProgress> Reading(ConsoleProgress progress)
+    {
+        var bars = new Dictionary<string, ConsoleProgress.Bar>();
+        return read =>
+        {
+            if (!bars.TryGetValue(read.Part, out var bar))
+            {
+                bars[read.Part] = bar = progress.Add(read.Part);
+            }
+
+            bar.Show(read.Done, read.Total, $"{read.Done}/{read.Total} files  {Path.GetFileName(read.File)}");
+            if (read.Done == read.Total)
+            {
+                bar.Finish();
+            }
+        };
     }
 
     /// <summary><c>inspection dataset review EVIDENCE [--accept N...] [--reject N...] [--relabel N --labels "..."]</c>.</summary>

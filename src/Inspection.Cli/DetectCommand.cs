@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.CommandLine;
+using System.Text;
 using System.Text.Json;
 using Inspection.Core;
 using Inspection.Inference;
@@ -47,7 +49,7 @@ internal static class DetectCommand
             using var loggers = Logging.Create(parse.GetValue(verbose));
             await using var detector = YoloDetector.Open(options, loggers);
             var run = new DetectRun(detector, thresholds, parse.GetValue(output), parse.GetValue(json));
-            return run.Execute(parse.GetValue(source)!, batchSize, cancel);
+            return ConsoleProgress.Run(progress => run.Execute(parse.GetValue(source)!, batchSize, progress, cancel));
         });
         return command;
     }
@@ -57,9 +59,15 @@ internal static class DetectCommand
     {
         private readonly Dictionary<string, VideoWriter> _videos = [];
         private int _skipped;
+        private ConsoleProgress.Bar? _bar;
+        private int _done;
+        private int _total;
 
-        public int Execute(string source, int batchSize, CancellationToken cancel)
+        public int Execute(string source, int batchSize, ConsoleProgress progress, CancellationToken cancel)
         {
+            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(source));
+            void Counted(int total, string unit) => (_bar, _total) = (progress.Add(name.Length > 0 ? name : source, unit), total);
+
             if (outputFolder is not null)
             {
                 Directory.CreateDirectory(outputFolder);
@@ -68,7 +76,7 @@ internal static class DetectCommand
             var pending = new List<MediaItem>(batchSize);
             try
             {
-                foreach (var item in MediaInput.Read(source, Skip))
+                foreach (var item in MediaInput.Read(source, Skip, Counted))
                 {
                     cancel.ThrowIfCancellationRequested();
                     pending.Add(item);
@@ -79,6 +87,7 @@ internal static class DetectCommand
                 }
 
                 Process(pending);
+                _bar?.Finish();
             }
             finally
             {
@@ -96,6 +105,7 @@ internal static class DetectCommand
         {
             _skipped++;
             Console.Error.WriteLine($"inspection: skipped {reason}");
+            _bar?.Count(++_done, _total);
         }
 
         private void Process(List<MediaItem> items)
@@ -115,6 +125,8 @@ internal static class DetectCommand
                 items[i].Dispose();
             }
 
+            _done += items.Count;
+            _bar?.Count(_done, _total);
             items.Clear();
         }
 
@@ -123,8 +135,8 @@ internal static class DetectCommand
             var names = detector.Model;
             if (json)
             {
-                using var stream = Console.OpenStandardOutput();
-                using (var writer = new Utf8JsonWriter(stream))
+                var line = new ArrayBufferWriter<byte>();
+                using (var writer = new Utf8JsonWriter(line))
                 {
                     writer.WriteStartObject();
                     writer.WriteString("source", item.Source);
@@ -139,7 +151,7 @@ internal static class DetectCommand
                     writer.WriteEndObject();
                 }
 
-                stream.Write("\n"u8);
+                Console.Out.WriteLine(Encoding.UTF8.GetString(line.WrittenSpan)); // Console.Out, which the progress display may own
                 return;
             }
 

@@ -14,9 +14,10 @@ internal static class MediaInput
 {
     /// <summary>
     /// Yields the source's pictures in order. A single bad file throws; a bad file in a folder is reported
-    /// through <paramref name="skipped"/> and the rest still run.
+    /// through <paramref name="skipped"/> and the rest still run. Before the first picture, <paramref name="counted"/>
+    /// tells how many the source holds and what they are: images, or frames (as many as the video's header says).
     /// </summary>
-    public static IEnumerable<MediaItem> Read(string source, Action<string> skipped)
+    public static IEnumerable<MediaItem> Read(string source, Action<string> skipped, Action<int, string> counted)
     {
         if (Directory.Exists(source))
         {
@@ -28,6 +29,8 @@ internal static class MediaInput
             {
                 throw new InspectionInputException($"Folder '{source}' holds no images ({string.Join(", ", MediaFiles.ImageExtensions)}).");
             }
+
+            counted(files.Count, "images");
 
             foreach (var file in files)
             {
@@ -57,7 +60,7 @@ internal static class MediaInput
 
         if (MediaFiles.IsVideo(source))
         {
-            foreach (var frame in ReadVideo(source))
+            foreach (var frame in ReadVideo(source, counted))
             {
                 yield return frame;
             }
@@ -65,7 +68,9 @@ internal static class MediaInput
             yield break;
         }
 
-        yield return ReadImage(source);
+        var image = ReadImage(source);
+        counted(1, "images");
+        yield return image;
     }
 
     private static MediaItem ReadImage(string path)
@@ -81,13 +86,15 @@ internal static class MediaInput
         return new MediaItem(path, null, image);
     }
 
-    private static IEnumerable<MediaItem> ReadVideo(string path)
+    private static IEnumerable<MediaItem> ReadVideo(string path, Action<int, string> counted)
     {
         using var capture = new VideoCapture(path);
         if (!capture.IsOpened())
         {
             throw new InspectionInputException($"'{path}' is not a video OpenCV can open (corrupt or an unsupported codec).");
         }
+
+        counted(Math.Max(capture.FrameCount, 0), "frames");
 
         var fps = capture.Fps > 0 ? capture.Fps : 25;
         for (var index = 0; ; index++)

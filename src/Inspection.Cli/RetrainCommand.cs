@@ -3,6 +3,7 @@ using System.Text.Json;
 using Inspection.Core;
 using Inspection.Retraining;
 using Inspection.Training;
+using Inspection.Training.Engine;
 using Microsoft.Extensions.Logging;
 
 namespace Inspection.Cli;
@@ -79,7 +80,19 @@ internal static class RetrainCommand
         RetrainReport report;
         try
         {
-            report = await new Retrainer(options, logger, telemetry.Observe).RunAsync(cancel);
+            report = await ConsoleProgress.RunAsync(async progress =>
+            {
+                var phases = progress.Add($"retrain {options.Name}");
+                var count = Enum.GetValues<RetrainPhase>().Length;
+                var training = (TrainingProgress p) =>
+                {
+                    telemetry.Observe(p);
+                    progress.Show(p);
+                };
+                var done = await new Retrainer(options, logger, training, phase => phases.Show((int)phase, count, $"{(int)phase + 1}/{count} {phase.ToString().ToLowerInvariant()}")).RunAsync(cancel);
+                phases.Finish();
+                return done;
+            });
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

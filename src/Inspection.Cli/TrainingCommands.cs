@@ -86,13 +86,11 @@ internal static class TrainingCommands
             using var loggers = Logging.Create(verbose: true);
             var logger = loggers.CreateLogger("Inspection.Training");
             await using var telemetry = TrainingTelemetry.Start(parse, options.Device, Path.Combine(options.Output, ".mqtt-queue"), logger);
-            var progress = new ProgressLine();
-            var results = new Trainer(options, logger, p =>
+            var results = ConsoleProgress.Run(progress => new Trainer(options, logger, p =>
             {
                 telemetry.Observe(p);
-                progress.Show($"epoch {p.Epoch}/{p.Epochs} batch {p.Batch}/{p.Batches}  box {p.Loss.Box:0.000} cls {p.Loss.Class:0.000} dfl {p.Loss.Dfl:0.000}  {p.ImagesPerSecond:0.0} img/s  ETA {p.Eta:hh\\:mm\\:ss}");
-            }).Train(cancel);
-            progress.Done();
+                progress.Show(p);
+            }).Train(cancel));
             if (results.Count > 0)
             {
                 var last = results[^1].Validation;
@@ -130,8 +128,6 @@ internal static class TrainingCommands
             }
 
             using var loggers = Logging.Create(verbose: false);
-            var progress = new ProgressLine();
-            Action<int, int> shown = (done, total) => progress.Show($"val {done}/{total} images");
             DetectionScores scores;
             IReadOnlyList<string> names;
             if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
@@ -139,7 +135,7 @@ internal static class TrainingCommands
                 await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = path }.On(DeviceChoice.Parse(parse.GetValue(device)!)), loggers);
                 names = detector.Model.Names;
                 RequireSameClasses(names, dataset);
-                scores = Validator.Evaluate(detector, split, batchSize, shown);
+                scores = ConsoleProgress.Run(progress => Validator.Evaluate(detector, split, batchSize, progress.Add("val", "images").Count));
             }
             else
             {
@@ -150,10 +146,9 @@ internal static class TrainingCommands
                 network.load(path);
                 var torchDevice = TrainingDevice.Resolve(parse.GetValue(device)!, loggers.CreateLogger("Inspection.Training"));
                 network.to(torchDevice);
-                scores = Validator.Evaluate(network, split, imageSize, torchDevice, batchSize, shown);
+                scores = ConsoleProgress.Run(progress => Validator.Evaluate(network, split, imageSize, torchDevice, batchSize, progress.Add("val", "images").Count));
             }
 
-            progress.Done();
             var perClass = scores.PerClass.ToDictionary(kv => names[kv.Key], kv => new { mAP50 = Math.Round(kv.Value.AP50, 4), mAP50_95 = Math.Round(kv.Value.AP50To95, 4) });
             if (parse.GetValue(json))
             {
@@ -204,32 +199,4 @@ internal static class TrainingCommands
 
     private static int Positive(int value, string option) =>
         value > 0 ? value : throw new InspectionInputException($"{option} {value} must be positive.");
-
-    /// <summary>A progress line that rewrites itself on a terminal and prints one line per update otherwise.</summary>
-    private sealed class ProgressLine
-    {
-        private readonly bool _terminal = !Console.IsErrorRedirected;
-        private DateTime _last;
-
-        public void Show(string text)
-        {
-            if (_terminal)
-            {
-                Console.Error.Write("\r" + text.PadRight(Console.WindowWidth > 0 ? Math.Min(Console.WindowWidth - 1, 120) : 0));
-            }
-            else if (DateTime.UtcNow - _last > TimeSpan.FromSeconds(10))
-            {
-                Console.Error.WriteLine(text);
-                _last = DateTime.UtcNow;
-            }
-        }
-
-        public void Done()
-        {
-            if (_terminal)
-            {
-                Console.Error.WriteLine();
-            }
-        }
-    }
 }

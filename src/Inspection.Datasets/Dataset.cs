@@ -32,6 +32,12 @@ public enum ProblemSeverity
     Error,
 }
 
+/// <summary>
+/// Where loading is: the part being read (a split, or a VOC dataset's annotations), how many of its files are read,
+/// and the last one.
+/// </summary>
+public readonly record struct DatasetLoadProgress(string Part, int Done, int Total, string File);
+
 /// <summary>A quirk found while loading, naming the file it is in and what was done about it.</summary>
 public sealed record DatasetProblem(ProblemSeverity Severity, string Kind, string File, string Message);
 

@@ -23,13 +23,14 @@ public static class DatasetLoader
 
     /// <param name="path">A data.yaml, or a folder holding one, a VOC layout, or images with labels.</param>
     /// <param name="verifyImages">Decode every image to find corrupt ones (slower).</param>
-    public static Dataset Load(string path, bool verifyImages = true)
+    /// <param name="progress">Told after each file read.</param>
+    public static Dataset Load(string path, bool verifyImages = true, Action<DatasetLoadProgress>? progress = null)
     {
         var problems = new List<DatasetProblem>();
         var full = Path.GetFullPath(path);
         if (File.Exists(full) && Path.GetExtension(full) is ".yaml" or ".yml")
         {
-            return LoadYaml(full, verifyImages, problems);
+            return LoadYaml(full, verifyImages, problems, progress);
         }
 
         if (!Directory.Exists(full))
@@ -40,15 +41,25 @@ public static class DatasetLoader
         var yaml = new[] { "data.yaml", "data.yml", "dataset.yaml" }.Select(f => Path.Combine(full, f)).FirstOrDefault(File.Exists);
         if (yaml is not null)
         {
-            return LoadYaml(yaml, verifyImages, problems);
+            return LoadYaml(yaml, verifyImages, problems, progress);
         }
 
         if (Directory.Exists(Path.Combine(full, "annotations")) && Directory.EnumerateFiles(Path.Combine(full, "annotations"), "*.xml").Any())
         {
-            return VocLoader.Load(full, verifyImages, problems);
+            return VocLoader.Load(full, verifyImages, problems, progress);
         }
 
-        return LoadFolder(full, verifyImages, problems);
+        return LoadFolder(full, verifyImages, problems, progress);
+    }
+
+    /// <summary>The files in order, telling <paramref name="progress"/> after each one the caller has read.</summary>
+    internal static IEnumerable<string> Reporting(IReadOnlyList<string> files, string part, Action<DatasetLoadProgress>? progress)
+    {
+        for (var i = 0; i < files.Count; i++)
+        {
+            yield return files[i];
+            progress?.Invoke(new DatasetLoadProgress(part, i + 1, files.Count, files[i]));
+        }
     }
 
     /// <summary>The class names a data.yaml declares, without loading its images (what a dataset derived from it must keep).</summary>
@@ -66,7 +77,7 @@ public static class DatasetLoader
         }
     }
 
-    private static Dataset LoadYaml(string yamlPath, bool verifyImages, List<DatasetProblem> problems)
+    private static Dataset LoadYaml(string yamlPath, bool verifyImages, List<DatasetProblem> problems, Action<DatasetLoadProgress>? progress)
     {
         var data = ParseYaml(yamlPath);
         var names = ReadNames(data, yamlPath, problems);
@@ -100,7 +111,7 @@ public static class DatasetLoader
                 images.AddRange(ImagesOf(root, entry, split, yamlPath, problems));
             }
 
-            splits[split] = new DatasetSplit(split, labels.ReadAll(images, verifyImages));
+            splits[split] = new DatasetSplit(split, labels.ReadAll(Reporting(images, split, progress), verifyImages));
         }
 
         labels.ReportOrphans();
@@ -108,7 +119,7 @@ public static class DatasetLoader
         return new Dataset { Source = yamlPath, Format = "yolo", Names = names, Splits = splits, Problems = problems };
     }
 
-    private static Dataset LoadFolder(string folder, bool verifyImages, List<DatasetProblem> problems)
+    private static Dataset LoadFolder(string folder, bool verifyImages, List<DatasetProblem> problems, Action<DatasetLoadProgress>? progress)
     {
         var namesFile = new[] { "classes.txt", "names.txt" }.Select(f => Path.Combine(folder, f)).FirstOrDefault(File.Exists);
         var names = namesFile is null ? [] : File.ReadAllLines(namesFile).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
@@ -116,12 +127,12 @@ public static class DatasetLoader
         var labels = new LabelReader(names.Count == 0 ? int.MaxValue : names.Count, problems);
         foreach (var split in SplitNames.Where(s => Directory.Exists(Path.Combine(folder, s))))
         {
-            splits[split] = new DatasetSplit(split, labels.ReadAll(ImagesIn(Path.Combine(folder, split)), verifyImages));
+            splits[split] = new DatasetSplit(split, labels.ReadAll(Reporting(ImagesIn(Path.Combine(folder, split)), split, progress), verifyImages));
         }
 
         if (splits.Count == 0)
         {
-            splits["train"] = new DatasetSplit("train", labels.ReadAll(ImagesIn(folder), verifyImages));
+            splits["train"] = new DatasetSplit("train", labels.ReadAll(Reporting(ImagesIn(folder), "train", progress), verifyImages));
         }
 
         labels.ReportOrphans();

@@ -12,11 +12,11 @@ namespace Inspection.Datasets;
 /// </summary>
 internal static class VocLoader
 {
-    public static Dataset Load(string folder, bool verifyImages, List<DatasetProblem> problems)
+    public static Dataset Load(string folder, bool verifyImages, List<DatasetProblem> problems, Action<DatasetLoadProgress>? progress)
     {
         var annotations = Directory.EnumerateFiles(Path.Combine(folder, "annotations"), "*.xml").Order(StringComparer.Ordinal).ToList();
         var parsed = new Dictionary<string, (string Xml, List<(string Name, float X1, float Y1, float X2, float Y2)> Objects, int Width, int Height, int Depth)>(StringComparer.Ordinal);
-        foreach (var xml in annotations)
+        foreach (var xml in DatasetLoader.Reporting(annotations, "annotations", progress))
         {
             if (Parse(xml, folder, problems) is { } annotation)
             {
@@ -91,13 +91,13 @@ internal static class VocLoader
             var list = Path.Combine(splitFolder, split + ".txt");
             if (File.Exists(list))
             {
-                splits[split] = new DatasetSplit(split, DatasetLoader.ImagesListedIn(list, problems).Select(ToImage).OfType<DatasetImage>().ToList());
+                splits[split] = new DatasetSplit(split, DatasetLoader.Reporting(DatasetLoader.ImagesListedIn(list, problems), split, progress).Select(ToImage).OfType<DatasetImage>().ToList());
             }
         }
 
         if (splits.Count == 0)
         {
-            splits["train"] = new DatasetSplit("train", parsed.Keys.Order(StringComparer.Ordinal).Select(ToImage).OfType<DatasetImage>().ToList());
+            splits["train"] = new DatasetSplit("train", DatasetLoader.Reporting([.. parsed.Keys.Order(StringComparer.Ordinal)], "train", progress).Select(ToImage).OfType<DatasetImage>().ToList());
         }
 
         DatasetLoader.CheckUsable(names, splits, folder, problems);

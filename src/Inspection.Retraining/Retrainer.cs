@@ -97,13 +97,32 @@ public sealed record RetrainReport
     public string? SignedBy { get; init; }
 }
 
+/// <summary>The steps of a retraining run, in order.</summary>
+public enum RetrainPhase
+{
+    /// <summary>Base dataset, reviewed and pseudo-labelled evidence into one training set.</summary>
+    Merge,
+
+    /// <summary>Fine-tuning: its epochs come through the training progress.</summary>
+    Train,
+
+    /// <summary>The new model to ONNX.</summary>
+    Export,
+
+    /// <summary>The current and the new model on the holdout, both as ONNX through the engine.</summary>
+    Evaluate,
+
+    /// <summary>Golden set, registration, signature, promotion.</summary>
+    Register,
+}
+
 /// <summary>
 /// One retraining run: merge the reviewed evidence (and, when allowed, confident pseudo-labels) into the base
 /// dataset, fine-tune from the current version's checkpoint, measure the current and the new model on the same
 /// fixed holdout, register the new version (ONNX, checkpoint, golden set, card) and promote it only when it is
 /// not worse by more than the margin. Runs of one model never overlap: they take a <see cref="RunLock"/> in the registry.
 /// </summary>
-public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<TrainingProgress>? progress = null)
+public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<TrainingProgress>? progress = null, Action<RetrainPhase>? phase = null)
 {
     public const string LockFile = ".retrain.lock";
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
@@ -126,6 +145,7 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         var run = Directory.CreateDirectory(Path.Combine(options.Output, $"{options.Name}-{started:yyyyMMdd-HHmmss}")).FullName;
         logger.LogInformation("Retraining {Name} from version {Version} in {Run}.", options.Name, current.Version, run);
 
+        phase?.Invoke(RetrainPhase.Merge);
         var merged = Merge(current.Card.Classes, run);
         var (scale, _, imageSize) = Checkpoint.ReadDescription(checkpoint);
         var train = new TrainOptions
@@ -144,11 +164,13 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
             WarmupEpochs = options.WarmupEpochs,
             NominalBatch = options.NominalBatch,
         };
+        phase?.Invoke(RetrainPhase.Train);
         new Trainer(train, logger, progress).Train(cancel);
         // The run's final averaged weights, not its best epoch: the best epoch was chosen on this same holdout,
         // which would favour the candidate in the comparison below.
         var candidateWeights = Path.Combine(train.Output, "weights", Trainer.LastWeights);
 
+        phase?.Invoke(RetrainPhase.Export);
         var onnx = Path.Combine(run, "model.onnx");
         using (var model = new DetectionModel(scale, current.Card.Classes))
         {
@@ -157,10 +179,12 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
         }
 
         // Both measured as they would serve: each ONNX model through the engine, on the same holdout.
+        phase?.Invoke(RetrainPhase.Evaluate);
         var holdout = merged.Holdout;
         var currentScores = HoldoutScores.Of(current.Version, await EvaluateAsync(current.ModelPath, holdout).ConfigureAwait(false));
         var candidateScores = await EvaluateAsync(onnx, holdout).ConfigureAwait(false);
 
+        phase?.Invoke(RetrainPhase.Register);
         var golden = await RecordGoldenAsync(onnx, holdout).ConfigureAwait(false);
         var registered = registry.Register(options.Name, onnx, new ModelCard
         {

@@ -14,7 +14,8 @@ public sealed class DatasetLoaderTests : IDisposable
     [SkippableFact]
     public void Workpiece_crack_loads_with_every_quirk_reported()
     {
-        var dataset = DatasetLoader.Load(SharedData.Require("datasets/workpiece-crack"));
+        var reads = new List<DatasetLoadProgress>();
+        var dataset = DatasetLoader.Load(SharedData.Require("datasets/workpiece-crack"), progress: reads.Add);
 
         Assert.True(dataset.Usable);
         Assert.Equal(["crack"], dataset.Names);
@@ -25,12 +26,14 @@ public sealed class DatasetLoaderTests : IDisposable
         Assert.Equal(3, dataset.Problems.Count(p => p.Kind == "empty-label"));
         Assert.Contains(dataset.Problems, p => p.Kind == "no-final-newline");
         Assert.All(dataset.Splits.Values.SelectMany(s => s.Images).SelectMany(i => i.Boxes), b => Assert.InRange(b.Box.Width, 0.0001f, 1f));
+        AssertReadOneByOne(reads, [("train", 60), ("val", 16), ("test", 2)]);
     }
 
     [SkippableFact]
     public void NEU_DET_loads_from_its_VOC_annotations_and_split_lists()
     {
-        var dataset = DatasetLoader.Load(SharedData.Require("datasets/neu-det"));
+        var reads = new List<DatasetLoadProgress>();
+        var dataset = DatasetLoader.Load(SharedData.Require("datasets/neu-det"), progress: reads.Add);
 
         Assert.True(dataset.Usable);
         Assert.Equal(["crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches"], dataset.Names);
@@ -45,6 +48,14 @@ public sealed class DatasetLoaderTests : IDisposable
         var first = dataset.Splits["train"].Images.Single(i => i.ImagePath.EndsWith("/crazing_1.jpg", StringComparison.Ordinal)).Boxes.Single();
         Assert.Equal(0, first.ClassId);
         Assert.Equal((0.005f, 0.005f, 0.96f, 0.965f), (first.Box.X1, first.Box.Y1, first.Box.X2, first.Box.Y2));
+        AssertReadOneByOne(reads, [("annotations", 1800), ("train", 1440), ("val", 360)]);
+    }
+
+    /// <summary>Progress told once per file, part after part, each counting up to its total.</summary>
+    private static void AssertReadOneByOne(List<DatasetLoadProgress> reads, (string Part, int Files)[] parts)
+    {
+        Assert.Equal(parts.SelectMany(p => Enumerable.Range(1, p.Files).Select(done => (p.Part, done, p.Files))), reads.Select(r => (r.Part, r.Done, r.Total)));
+        Assert.All(reads, r => Assert.True(File.Exists(r.File), r.File));
     }
 
     [Fact]

@@ -45,13 +45,15 @@ public sealed class RetrainerTests : IDisposable
         var first = registry.Register("squares", onnx, new ModelCard { Name = "squares", Version = 0, Sha256 = string.Empty, Created = DateTimeOffset.UtcNow, Classes = ["square"], ImageSize = 64 }, weights);
         registry.Promote("squares", first.Version);
 
+        var phases = new List<RetrainPhase>();
         var report = await new Retrainer(new RetrainOptions
         {
             Registry = registry.Root, Name = "squares", Data = empty, Holdout = squares, Output = _folder.File("runs"),
             Epochs = 8, Batch = 6, NominalBatch = 6, Optimizer = "AdamW", Lr0 = 0.01, WarmupEpochs = 0, // a step per batch of six
-        }, NullLogger.Instance).RunAsync();
+        }, NullLogger.Instance, phase: phases.Add).RunAsync();
 
         Assert.False(report.Promoted, report.Decision);
+        Assert.Equal(Enum.GetValues<RetrainPhase>(), phases); // each phase told once, in order
         Assert.True(report.Current.Fitness > report.Candidate.Fitness, $"{report.Current} vs {report.Candidate}");
         Assert.Equal(1, registry.Pointer("squares")!.Version); // version 1 stays current
         Assert.Equal(2, registry.Versions("squares").Count);   // the candidate is kept, for a look
