@@ -3,8 +3,11 @@ using OpenCvSharp;
 
 namespace Inspection.Training.Utils;
 
-/// <summary>Pictures of a run, drawn with OpenCV (Ultralytics' utils/plotting.py plot_results): results.png from results.csv.</summary>
-public static class Plotting
+/// <summary>
+/// Pictures of a run, drawn with OpenCV, with the names Ultralytics' utils/plotting.py gives them: results.png from
+/// results.csv here, the others in Plots/.
+/// </summary>
+public static partial class Plotting
 {
     private static readonly (string Column, string Title)[] Panels =
     [
@@ -38,43 +41,6 @@ public static class Plotting
             var values = rows.Select(r => r[index]).ToArray();
             using var panel = new Mat(canvas, new Rect((p % columns) * width, (p / columns) * height, width, height));
             DrawPanel(panel, Panels[p].Title, values);
-        }
-
-        Cv2.ImWrite(png, canvas);
-    }
-
-    /// <summary>Precision against recall at IoU 0.5, one curve per class and their mean (plot_pr_curve).</summary>
-    public static void PlotPrCurve(DetectionScores scores, IReadOnlyList<string> names, string png)
-    {
-        const int size = 520, margin = 50;
-        using var canvas = new Mat(size, size + 160, MatType.CV_8UC3, Scalar.All(255));
-        Cv2.Rectangle(canvas, new Point(margin, margin / 2), new Point(size - 10, size - margin), Scalar.All(200));
-        Cv2.PutText(canvas, "recall", new Point((size / 2) - 20, size - 15), HersheyFonts.HersheySimplex, 0.5, Scalar.All(30), 1, LineTypes.AntiAlias);
-        Cv2.PutText(canvas, "precision", new Point(2, margin / 2 - 5), HersheyFonts.HersheySimplex, 0.5, Scalar.All(30), 1, LineTypes.AntiAlias);
-        Point At(int i, double precision) => new(margin + (i * (size - 10 - margin) / 100), (size - margin) - (int)Math.Round(precision * (size - margin - (margin / 2))));
-        void Curve(double[] y, Scalar colour, int thickness)
-        {
-            for (var i = 1; i < y.Length; i++)
-            {
-                Cv2.Line(canvas, At(i - 1, y[i - 1]), At(i, y[i]), colour, thickness, LineTypes.AntiAlias);
-            }
-        }
-
-        var legend = 40;
-        foreach (var (classId, curve) in scores.PrecisionAtRecall)
-        {
-            var colour = new Scalar(60 + ((classId * 67) % 180), 120 + ((classId * 31) % 120), 200 - ((classId * 53) % 160));
-            Curve(curve, colour, 1);
-            var name = classId < names.Count ? names[classId] : classId.ToString(CultureInfo.InvariantCulture);
-            Cv2.PutText(canvas, $"{name} {scores.PerClass[classId].AP50:0.000}", new Point(size + 5, legend), HersheyFonts.HersheySimplex, 0.4, colour, 1, LineTypes.AntiAlias);
-            legend += 18;
-        }
-
-        if (scores.PrecisionAtRecall.Count > 0)
-        {
-            var mean = Enumerable.Range(0, 101).Select(i => scores.PrecisionAtRecall.Values.Average(c => c[i])).ToArray();
-            Curve(mean, new Scalar(180, 100, 30), 3);
-            Cv2.PutText(canvas, $"all {scores.MAP50:0.000} mAP50", new Point(size + 5, legend + 6), HersheyFonts.HersheySimplex, 0.45, new Scalar(180, 100, 30), 1, LineTypes.AntiAlias);
         }
 
         Cv2.ImWrite(png, canvas);

@@ -1,0 +1,98 @@
+using Inspection.Core;
+using Inspection.TestSupport;
+using Inspection.Training.Utils;
+using OpenCvSharp;
+
+namespace Inspection.Training.Tests;
+
+/// <summary>The run's pictures: written where Ultralytics writes them, decodable, and showing what they should (read back from pixels).</summary>
+public sealed class PlotTests : IDisposable
+{
+    private static readonly string[] Names = ["crack", "dent", "scratch"];
+    private static readonly BoundingBox A = new(0, 0, 10, 10);
+    private static readonly BoundingBox B = new(20, 20, 40, 40);
+    private static readonly BoundingBox Far = new(50, 50, 60, 60);
+
+    private readonly TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    /// <summary>Three classes: two found with false alarms among the hits (a different PR curve each), one never predicted.</summary>
+    private static DetectionScores Scores()
+    {
+        static ImageEvaluation Image((int Class, float Score, BoundingBox Box)[] predictions, (int, BoundingBox)[] labels) =>
+            new(predictions.OrderByDescending(p => p.Score).Select(p => new Detection(p.Class, p.Score, p.Box)).ToList(), labels);
+        return DetMetrics.Evaluate(
+        [
+            Image([(0, 0.95f, A), (0, 0.8f, Far), (1, 0.7f, Far), (1, 0.4f, B)], [(0, A), (1, B)]),
+            Image([(0, 0.5f, B), (1, 0.2f, A), (0, 0.15f, Far)], [(0, B), (1, A), (2, Far)]),
+        ]);
+    }
+
+    /// <summary>Pixels within a tolerance of a colour (anti-aliasing and JPEG move colours a little), in a region.</summary>
+    private static List<Point> PixelsOf(Mat image, Scalar colour, Rect region, int tolerance = 40)
+    {
+        var found = new List<Point>();
+        var rows = image.AsRows<Vec3b>();
+        for (var y = region.Top; y < region.Bottom; y++)
+        {
+            var row = rows[y];
+            for (var x = region.Left; x < region.Right; x++)
+            {
+                var p = row[x];
+                if (Math.Abs(p.Item0 - colour.Val0) + Math.Abs(p.Item1 - colour.Val1) + Math.Abs(p.Item2 - colour.Val2) <= tolerance)
+                {
+                    found.Add(new Point(x, y));
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private static Mat Read(string path)
+    {
+        Assert.True(File.Exists(path), $"{Path.GetFileName(path)} was not written");
+        var image = Cv2.ImRead(path, ImreadModes.Color);
+        Assert.False(image.Empty(), $"{Path.GetFileName(path)} does not decode");
+        return image;
+    }
+
+    [Fact]
+    public void Curves_show_each_class_and_the_all_classes_mean_inside_their_axes()
+    {
+        var scores = Scores();
+        Plotting.PlotPrCurve(scores, Names, _folder.File("PR_curve.png"));
+        Plotting.PlotMcCurve(scores.F1AtConfidence, Names, _folder.File("F1_curve.png"), "F1");
+        Plotting.PlotMcCurve(scores.PrecisionAtConfidence, Names, _folder.File("P_curve.png"), "Precision");
+        Plotting.PlotMcCurve(scores.RecallAtConfidence, Names, _folder.File("R_curve.png"), "Recall");
+
+        var plotArea = new Rect(81, 51, 598, 478); // the axes' inside, left of the legend
+        foreach (var file in new[] { "PR_curve.png", "F1_curve.png", "P_curve.png", "R_curve.png" })
+        {
+            using var image = Read(_folder.File(file));
+            Assert.Equal(new Size(1000, 600), image.Size());
+            Assert.True(PixelsOf(image, Palette.Of(0), plotArea).Count > 50, $"{file}: no curve of class 0");
+            Assert.True(PixelsOf(image, Palette.Of(1), plotArea).Count > 50, $"{file}: no curve of class 1");
+            Assert.True(PixelsOf(image, Palette.AllClasses, plotArea).Count > 600, $"{file}: no all-classes curve");
+        }
+    }
+
+    [Fact]
+    public void The_F1_curve_peaks_at_the_confidence_where_precision_and_recall_were_read()
+    {
+        var scores = Scores();
+        Plotting.PlotMcCurve(scores.F1AtConfidence, Names, _folder.File("F1_curve.png"), "F1");
+        using var image = Read(_folder.File("F1_curve.png"));
+
+        // The operating point, found from the reported figures alone: the confidence at which the mean P and R curves give them.
+        var operating = Enumerable.Range(0, 1000).First(i =>
+            Math.Abs(scores.PrecisionAtConfidence.Values.Average(p => p[i]) - scores.Precision) < 1e-12 &&
+            Math.Abs(scores.RecallAtConfidence.Values.Average(r => r[i]) - scores.Recall) < 1e-12);
+        var curve = PixelsOf(image, Palette.AllClasses, new Rect(81, 51, 598, 478), tolerance: 10);
+        var top = curve.Min(p => p.Y);
+        var peakXs = curve.Where(p => p.Y <= top + 1).Select(p => p.X).ToList();
+        var operatingX = 80 + (DetMetrics.ConfidenceGrid[operating] * 600);
+        Assert.InRange(operatingX, peakXs.Min() - 2, peakXs.Max() + 2);
+    }
+}
