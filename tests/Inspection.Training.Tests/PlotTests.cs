@@ -95,4 +95,38 @@ public sealed class PlotTests : IDisposable
         var operatingX = 80 + (DetMetrics.ConfidenceGrid[operating] * 600);
         Assert.InRange(operatingX, peakXs.Min() - 2, peakXs.Max() + 2);
     }
+
+    [Fact]
+    public void The_confusion_matrix_comes_as_counts_and_normalised_per_true_class()
+    {
+        // Nine crack found and one missed; one dent found.
+        var matrix = new ConfusionMatrix(classes: 2);
+        for (var i = 0; i < 9; i++)
+        {
+            matrix.Add([new Detection(0, 0.9f, A)], [(0, A)]);
+        }
+
+        matrix.Add([], [(0, A)]);
+        matrix.Add([new Detection(1, 0.9f, B)], [(1, B)]);
+
+        var counts = Plotting.ConfusionMatrixCells(matrix, normalize: false);
+        var shares = Plotting.ConfusionMatrixCells(matrix, normalize: true);
+        Assert.Equal((9.0, 1.0, 1.0), (counts[0, 0], counts[2, 0], counts[1, 1]));
+        Assert.Equal(0.9, shares[0, 0], 6);
+        Assert.Equal(0.1, shares[2, 0], 6);
+        Assert.Equal(1.0, shares[1, 1], 6);
+        Assert.True(double.IsNaN(counts[1, 0]) && double.IsNaN(shares[0, 1])); // nothing there: left blank, not "0"
+
+        Plotting.PlotConfusionMatrix(matrix, Names[..2], _folder.File("confusion_matrix.png"));
+        Plotting.PlotConfusionMatrix(matrix, Names[..2], _folder.File("confusion_matrix_normalized.png"), normalize: true);
+        using var countsImage = Read(_folder.File("confusion_matrix.png"));
+        using var sharesImage = Read(_folder.File("confusion_matrix_normalized.png"));
+        Assert.Equal(countsImage.Size(), sharesImage.Size());
+
+        // The darkest blue marks the largest cells: the nine crack among counts; crack's 0.9 and dent's 1.0 among shares.
+        int Dark(Mat image) => PixelsOf(image, new Scalar(126, 61, 8), new Rect(0, 0, image.Width, image.Height)).Count;
+        var (darkCounts, darkShares) = (Dark(countsImage), Dark(sharesImage));
+        Assert.True(darkCounts > 1000, $"{darkCounts} dark pixels");
+        Assert.InRange(darkShares, 1.6 * darkCounts, 2.4 * darkCounts);
+    }
 }

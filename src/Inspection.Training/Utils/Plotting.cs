@@ -46,38 +46,6 @@ public static partial class Plotting
         Cv2.ImWrite(png, canvas);
     }
 
-    /// <summary>The confusion matrix normalised per true class (columns), background last (plot in ConfusionMatrix).</summary>
-    public static void PlotConfusionMatrix(ConfusionMatrix matrix, IReadOnlyList<string> names, string png)
-    {
-        var n = matrix.Classes + 1;
-        const int cell = 60, left = 150, top = 40;
-        using var canvas = new Mat(top + (n * cell) + 120, left + (n * cell) + 20, MatType.CV_8UC3, Scalar.All(255));
-        string Name(int i) => i == matrix.Classes ? "background" : names[i];
-        for (var t = 0; t < n; t++)
-        {
-            var total = Enumerable.Range(0, n).Sum(p => matrix.Counts[p, t]);
-            for (var p = 0; p < n; p++)
-            {
-                var share = total == 0 ? 0 : (double)matrix.Counts[p, t] / total;
-                var shade = (int)Math.Round(255 * (1 - share));
-                var corner = new Point(left + (t * cell), top + (p * cell));
-                Cv2.Rectangle(canvas, new Rect(corner.X, corner.Y, cell, cell), new Scalar(255, 180 + (shade * 75 / 255), shade), -1);
-                Cv2.Rectangle(canvas, new Rect(corner.X, corner.Y, cell, cell), Scalar.All(220));
-                if (matrix.Counts[p, t] > 0)
-                {
-                    Cv2.PutText(canvas, share.ToString("0.00", CultureInfo.InvariantCulture), new Point(corner.X + 10, corner.Y + 35), HersheyFonts.HersheySimplex, 0.45, share > 0.5 ? Scalar.All(255) : Scalar.All(30), 1, LineTypes.AntiAlias);
-                }
-            }
-
-            Cv2.PutText(canvas, Name(t), new Point(5, top + (t * cell) + 35), HersheyFonts.HersheySimplex, 0.4, Scalar.All(30), 1, LineTypes.AntiAlias);
-            Cv2.PutText(canvas, Name(t).Length > 9 ? Name(t)[..9] : Name(t), new Point(left + (t * cell) + 2, top + (n * cell) + 18), HersheyFonts.HersheySimplex, 0.35, Scalar.All(30), 1, LineTypes.AntiAlias);
-        }
-
-        Cv2.PutText(canvas, "true", new Point(left + (n * cell / 2), top + (n * cell) + 50), HersheyFonts.HersheySimplex, 0.5, Scalar.All(30), 1, LineTypes.AntiAlias);
-        Cv2.PutText(canvas, "predicted (rows), normalised per true class", new Point(5, 25), HersheyFonts.HersheySimplex, 0.5, Scalar.All(30), 1, LineTypes.AntiAlias);
-        Cv2.ImWrite(png, canvas);
-    }
-
     /// <summary>Up to 16 images of a batch in a grid: labels in green, predictions above 0.25 in red with their scores.</summary>
     public static void PlotBatch(TorchSharp.torch.Tensor images, IReadOnlyList<ImageEvaluation> evaluations, IReadOnlyList<string> names, string png)
     {

@@ -27,7 +27,7 @@ internal sealed class Chart(Mat canvas, Rect area, (double Min, double Max) x, (
             var at = At(x.Min, value);
             Cv2.Line(canvas, at, new Point(area.Right, at.Y), Palette.Faint, 1);
             Cv2.Line(canvas, at, new Point(area.X - 5, at.Y), Palette.Ink, 1);
-            var text = Format(value, y.Max - y.Min);
+            var text = TickLabel(value, y.Max - y.Min);
             var size = Cv2.GetTextSize(text, Font, TickScale, 1, out _);
             Text(canvas, text, new Point(area.X - 8 - size.Width, at.Y + (size.Height / 2)), TickScale, Palette.Ink);
             tickLabelWidth = Math.Max(tickLabelWidth, size.Width);
@@ -41,7 +41,7 @@ internal sealed class Chart(Mat canvas, Rect area, (double Min, double Max) x, (
                 var at = At(value, y.Min);
                 Cv2.Line(canvas, new Point(at.X, area.Y), at, Palette.Faint, 1);
                 Cv2.Line(canvas, at, new Point(at.X, area.Bottom + 5), Palette.Ink, 1);
-                tickLabelHeight = CentredText(canvas, Format(value, x.Max - x.Min), new Point(at.X, area.Bottom + 10), TickScale, Palette.Ink).Height + 10;
+                tickLabelHeight = CentredText(canvas, TickLabel(value, x.Max - x.Min), new Point(at.X, area.Bottom + 10), TickScale, Palette.Ink).Height + 10;
             }
         }
 
@@ -106,16 +106,17 @@ internal sealed class Chart(Mat canvas, Rect area, (double Min, double Max) x, (
         Cv2.Rotate(turned, canvas, RotateFlags.Rotate90Counterclockwise);
     }
 
+    /// <summary>A tick value with as many decimals as the ticks' spacing over <paramref name="range"/> needs.</summary>
+    public static string TickLabel(double value, double range)
+    {
+        var decimals = Math.Max(0, -(int)Math.Floor(Math.Log10(Step(range)) + 1e-9));
+        return value.ToString("F" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+    }
+
     private static double Step(double range)
     {
         var rough = range / 5;
         var power = Math.Pow(10, Math.Floor(Math.Log10(rough)));
         return new[] { 1.0, 2.0, 5.0, 10.0 }.Select(m => m * power).First(s => s >= rough * 0.99);
-    }
-
-    private static string Format(double value, double range)
-    {
-        var decimals = Math.Max(0, -(int)Math.Floor(Math.Log10(Step(range)) + 1e-9));
-        return value.ToString("F" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
     }
 }
