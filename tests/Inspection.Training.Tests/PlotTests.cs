@@ -129,4 +129,26 @@ public sealed class PlotTests : IDisposable
         Assert.True(darkCounts > 1000, $"{darkCounts} dark pixels");
         Assert.InRange(darkShares, 1.6 * darkCounts, 2.4 * darkCounts);
     }
+
+    [SkippableFact]
+    public void Labels_show_a_bar_per_class_as_tall_as_its_instance_count()
+    {
+        var dataset = Datasets.DatasetLoader.Load(SharedData.Require("datasets/neu-det"), verifyImages: false);
+        var train = dataset.Splits["train"];
+        Plotting.PlotLabels(train, dataset.Names, _folder.File("labels.jpg"));
+
+        using var image = Read(_folder.File("labels.jpg"));
+        Assert.Equal(new Size(1000, 1000), image.Size());
+        var counts = dataset.Names.Select((_, c) => train.Images.Sum(i => i.Boxes.Count(b => b.ClassId == c))).ToArray();
+        var heights = counts.Select((_, c) => PixelsOf(image, Palette.Of(c), new Rect(0, 0, 500, 500)).GroupBy(p => p.X).Max(column => column.Count())).ToArray();
+        for (var c = 0; c < counts.Length; c++)
+        {
+            // Bars share one scale: each is its count's share of the tallest, to a few pixels.
+            Assert.InRange(heights[c], (heights.Max() * counts[c] / (double)counts.Max()) - 4, (heights.Max() * counts[c] / (double)counts.Max()) + 4);
+        }
+
+        Assert.True(heights.Min() > 20, $"bar heights {string.Join(", ", heights)}");
+        var histograms = PixelsOf(image, Palette.Blues(0.6), new Rect(0, 500, 1000, 500), tolerance: 120).Count;
+        Assert.True(histograms > 2000, $"{histograms} histogram pixels"); // centres and sizes are drawn
+    }
 }

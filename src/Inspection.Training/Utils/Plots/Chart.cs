@@ -45,7 +45,7 @@ internal sealed class Chart(Mat canvas, Rect area, (double Min, double Max) x, (
             }
         }
 
-        Cv2.Rectangle(canvas, area, Palette.Ink, 1);
+        Frame();
         CentredText(canvas, title, new Point(area.X + (area.Width / 2), area.Y - 30), TitleScale, Palette.Ink);
         if (xLabel.Length > 0)
         {
@@ -54,6 +54,9 @@ internal sealed class Chart(Mat canvas, Rect area, (double Min, double Max) x, (
 
         VerticalText(canvas, yLabel, new Point(Math.Max(10, area.X - tickLabelWidth - 22), area.Y + (area.Height / 2)), LabelScale, Palette.Ink);
     }
+
+    /// <summary>The area's outline: again after filling the area, which covers it.</summary>
+    public void Frame() => Cv2.Rectangle(canvas, area, Palette.Ink, 1);
 
     /// <summary>A polyline through the points, clipped to the plot area.</summary>
     public void Line(IReadOnlyList<double> xs, IReadOnlyList<double> ys, Scalar colour, int thickness)

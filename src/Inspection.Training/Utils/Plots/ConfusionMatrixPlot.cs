@@ -5,12 +5,6 @@ namespace Inspection.Training.Utils;
 
 public static partial class Plotting
 {
-    /// <summary>matplotlib's "Blues" (ColorBrewer), light to dark, as RGB stops evenly spaced over 0-1.</summary>
-    private static readonly (double R, double G, double B)[] Blues =
-    [
-        (247, 251, 255), (222, 235, 247), (198, 219, 239), (158, 202, 225), (107, 174, 214), (66, 146, 198), (33, 113, 181), (8, 81, 156), (8, 48, 107),
-    ];
-
     /// <summary>
     /// The confusion matrix as a heat map (ConfusionMatrix.plot): predicted classes down, true classes across, background
     /// last. Counts for confusion_matrix.png; with <paramref name="normalize"/>, each true class's column divided by its
@@ -40,7 +34,7 @@ public static partial class Plotting
                 }
 
                 var square = new Rect(left + (t * cell), top + (p * cell), cell, cell);
-                Cv2.Rectangle(canvas, square, Blue(value / scale), -1);
+                Cv2.Rectangle(canvas, square, Palette.Blues(value / scale), -1);
                 if (annotated)
                 {
                     var text = value.ToString(normalize ? "0.00" : "0", CultureInfo.InvariantCulture);
@@ -91,7 +85,7 @@ public static partial class Plotting
     {
         for (var row = 0; row < bar.Height; row++)
         {
-            Cv2.Line(canvas, new Point(bar.X, bar.Bottom - 1 - row), new Point(bar.Right - 1, bar.Bottom - 1 - row), Blue((double)row / (bar.Height - 1)), 1);
+            Cv2.Line(canvas, new Point(bar.X, bar.Bottom - 1 - row), new Point(bar.Right - 1, bar.Bottom - 1 - row), Palette.Blues((double)row / (bar.Height - 1)), 1);
         }
 
         Cv2.Rectangle(canvas, bar, Palette.Ink, 1);
@@ -101,14 +95,5 @@ public static partial class Plotting
             Cv2.Line(canvas, new Point(bar.Right, y), new Point(bar.Right + 4, y), Palette.Ink, 1);
             Chart.Text(canvas, Chart.TickLabel(value, top), new Point(bar.Right + 7, y + 5), Chart.TickScale, Palette.Ink);
         }
-    }
-
-    /// <summary>The "Blues" colour at a fraction 0-1, as BGR.</summary>
-    private static Scalar Blue(double fraction)
-    {
-        var at = Math.Clamp(fraction, 0, 1) * (Blues.Length - 1);
-        var (low, high) = (Blues[(int)Math.Floor(at)], Blues[(int)Math.Ceiling(at)]);
-        var w = at - Math.Floor(at);
-        return new Scalar(low.B + (w * (high.B - low.B)), low.G + (w * (high.G - low.G)), low.R + (w * (high.R - low.R)));
     }
 }

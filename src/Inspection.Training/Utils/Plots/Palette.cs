@@ -26,7 +26,22 @@ internal static class Palette
     /// <summary>Per-class curves when there are too many classes to tell apart.</summary>
     public static readonly Scalar ManyClasses = Scalar.All(160);
 
+    /// <summary>matplotlib's "Blues" (ColorBrewer), light to dark, as RGB stops evenly spaced over 0-1: the heat maps' scale.</summary>
+    private static readonly (double R, double G, double B)[] BlueStops =
+    [
+        (247, 251, 255), (222, 235, 247), (198, 219, 239), (158, 202, 225), (107, 174, 214), (66, 146, 198), (33, 113, 181), (8, 81, 156), (8, 48, 107),
+    ];
+
     public static Scalar Of(int classId) => Classes[classId % Classes.Length];
+
+    /// <summary>The heat maps' colour at a fraction 0-1 of their scale.</summary>
+    public static Scalar Blues(double fraction)
+    {
+        var at = Math.Clamp(fraction, 0, 1) * (BlueStops.Length - 1);
+        var (low, high) = (BlueStops[(int)Math.Floor(at)], BlueStops[(int)Math.Ceiling(at)]);
+        var w = at - Math.Floor(at);
+        return new Scalar(low.B + (w * (high.B - low.B)), low.G + (w * (high.G - low.G)), low.R + (w * (high.R - low.R)));
+    }
 
     /// <summary>Black or white, whichever reads better on the colour.</summary>
     public static Scalar TextOn(Scalar background) =>
