@@ -1,7 +1,12 @@
 using Inspection.Core;
 using Inspection.TestSupport;
+using Inspection.Training.Data;
+using Inspection.Training.Engine;
+using Inspection.Training.Nn;
 using Inspection.Training.Utils;
 using OpenCvSharp;
+using static TorchSharp.torch;
+using Size = OpenCvSharp.Size;
 
 namespace Inspection.Training.Tests;
 
@@ -150,5 +155,95 @@ public sealed class PlotTests : IDisposable
         Assert.True(heights.Min() > 20, $"bar heights {string.Join(", ", heights)}");
         var histograms = PixelsOf(image, Palette.Blues(0.6), new Rect(0, 500, 1000, 500), tolerance: 120).Count;
         Assert.True(histograms > 2000, $"{histograms} histogram pixels"); // centres and sizes are drawn
+    }
+
+    /// <summary>Mid-grey images of a side, with boxes given as (image, class, normalised centre x, y, width, height).</summary>
+    private static Batch GreyBatch(int images, int side, params (int Image, int Class, float X, float Y, float W, float H)[] boxes) => new(
+        full(new long[] { images, 3, side, side }, 0.5f),
+        tensor(boxes.Select(b => (float)b.Image).ToArray()),
+        tensor(boxes.Select(b => (float)b.Class).ToArray()),
+        tensor(boxes.SelectMany(b => new[] { b.X, b.Y, b.W, b.H }).ToArray(), [boxes.Length, 4]),
+        [.. Enumerable.Range(0, images).Select(i => $"/data/images/part_{i}.jpg")]);
+
+    [Fact]
+    public void Training_batches_are_drawn_in_a_grid_filled_column_by_column_with_their_labels()
+    {
+        // Three 128-pixel images make a 2 x 2 grid: image 0 top left, image 1 under it, image 2 top right.
+        using var batch = GreyBatch(3, 128, (0, 1, 0.5f, 0.5f, 0.5f, 0.5f), (2, 0, 0.5f, 0.5f, 0.5f, 0.5f));
+        Plotting.PlotTrainingSamples(batch, Names, _folder.Path, batchNumber: 2);
+
+        using var image = Read(_folder.File("train_batch2.jpg"));
+        Assert.Equal(new Size(256, 256), image.Size());
+        Assert.True(PixelsOf(image, Palette.Of(1), new Rect(30, 50, 6, 40)).Count > 60, "image 0's dent box (its left edge at x = 32)");
+        Assert.True(PixelsOf(image, Palette.Of(0), new Rect(128 + 30, 50, 6, 40)).Count > 60, "image 2's crack box, in the second column");
+        Assert.Empty(PixelsOf(image, Palette.Of(0), new Rect(0, 128, 128, 128)).Concat(PixelsOf(image, Palette.Of(1), new Rect(0, 128, 128, 128)))); // image 1 has none
+    }
+
+    [Fact]
+    public void A_grid_holds_at_most_sixteen_images_in_at_most_1920_pixels()
+    {
+        using (var twenty = GreyBatch(20, 32))
+        {
+            Plotting.PlotTrainingSamples(twenty, Names, _folder.Path, batchNumber: 0);
+        }
+
+        using (var large = GreyBatch(2, 1000, (1, 2, 0.5f, 0.5f, 0.5f, 0.5f)))
+        {
+            Plotting.PlotTrainingSamples(large, Names, _folder.Path, batchNumber: 1);
+        }
+
+        using var sixteen = Read(_folder.File("train_batch0.jpg"));
+        Assert.Equal(new Size(128, 128), sixteen.Size()); // 4 x 4 tiles of 32
+        using var shrunk = Read(_folder.File("train_batch1.jpg"));
+        Assert.Equal(new Size(1920, 1920), shrunk.Size()); // 2 x 2 tiles of 960
+        Assert.True(PixelsOf(shrunk, Palette.Of(2), new Rect(236, 960 + 300, 8, 300)).Count > 600, "the second image's box, scaled with it (its left edge at x = 240)");
+    }
+
+    [Fact]
+    public void Validation_batches_give_a_labels_picture_and_a_predictions_picture_without_the_doubtful_ones()
+    {
+        using var batch = GreyBatch(2, 128, (0, 2, 0.5f, 0.5f, 0.5f, 0.5f));
+        var evaluations = new List<ImageEvaluation>
+        {
+            new([new Detection(0, 0.9f, new BoundingBox(20, 20, 100, 100)), new Detection(1, 0.1f, new BoundingBox(40, 40, 80, 80))], []),
+            new([], []),
+        };
+        Plotting.PlotValidationSamples(batch, evaluations, Names, _folder.Path, batchNumber: 1);
+
+        using var labels = Read(_folder.File("val_batch1_labels.jpg"));
+        using var predictions = Read(_folder.File("val_batch1_pred.jpg"));
+        var firstImage = new Rect(0, 0, 128, 128);
+        Assert.True(PixelsOf(labels, Palette.Of(2), firstImage).Count > 200, "the label");
+        Assert.Empty(PixelsOf(labels, Palette.Of(0), firstImage));
+        Assert.True(PixelsOf(predictions, Palette.Of(0), firstImage).Count > 200, "the 0.9 prediction");
+        Assert.Empty(PixelsOf(predictions, Palette.Of(1), firstImage)); // 0.1: below 0.25, not shown
+        Assert.Empty(PixelsOf(predictions, Palette.Of(2), firstImage));
+    }
+
+    [Fact]
+    public void Validation_draws_its_first_three_batches()
+    {
+        var images = Directory.CreateDirectory(_folder.File("images")).FullName;
+        var labels = Directory.CreateDirectory(_folder.File("labels")).FullName;
+        for (var i = 0; i < 10; i++)
+        {
+            using var picture = new Mat(64, 64, MatType.CV_8UC3, Scalar.All(30));
+            picture.Rectangle(new Rect(16, 16, 24, 24), Scalar.All(220), -1);
+            Cv2.ImWrite(Path.Combine(images, $"{i}.png"), picture);
+            File.WriteAllText(Path.Combine(labels, $"{i}.txt"), "0 0.4375 0.4375 0.375 0.375\n");
+        }
+
+        File.WriteAllText(_folder.File("data.yaml"), "train: images\nval: images\nnames: ['square']\n");
+        var split = Datasets.DatasetLoader.Load(_folder.File("data.yaml")).Splits["val"];
+        using var model = new DetectionModel(ModelScale.N, ["square"]);
+        var output = Directory.CreateDirectory(_folder.File("run")).FullName;
+
+        Validator.Evaluate(model, split, imageSize: 64, CPU, batchSize: 4, plotDirectory: output); // batches of 4, 4 and 2
+
+        Assert.Equal(
+            ["val_batch0_labels.jpg", "val_batch0_pred.jpg", "val_batch1_labels.jpg", "val_batch1_pred.jpg", "val_batch2_labels.jpg", "val_batch2_pred.jpg"],
+            Directory.GetFiles(output).Select(Path.GetFileName).Order());
+        using var lastLabels = Read(Path.Combine(output, "val_batch2_labels.jpg"));
+        Assert.Equal(new Size(128, 128), lastLabels.Size()); // two images still make a 2 x 2 grid
     }
 }

@@ -19,14 +19,15 @@ public static class Validator
 {
     public static readonly DetectionThresholds Thresholds = new(0.001f, 0.7f, 300);
 
-    /// <param name="gridPath">Where to draw the first batch's images with their labels and predictions, if anywhere.</param>
-    public static DetectionScores Evaluate(DetectionModel model, DatasetSplit split, int imageSize, Device device, int batchSize = 16, Action<int, int>? progress = null, string? gridPath = null)
+    /// <param name="gridPath">Where to draw the first batch's predictions, if anywhere.</param>
+    /// <param name="plotDirectory">Where to draw the first three batches with their labels and with their predictions (val_batchN_labels.jpg, val_batchN_pred.jpg), if anywhere.</param>
+    public static DetectionScores Evaluate(DetectionModel model, DatasetSplit split, int imageSize, Device device, int batchSize = 16, Action<int, int>? progress = null, string? gridPath = null, string? plotDirectory = null)
     {
         var loader = new DetectionLoader(split, batchSize, imageSize, AugmentOptions.None);
         var evaluations = new List<ImageEvaluation>();
         var wasTraining = model.training;
         model.eval();
-        var done = 0;
+        var (done, batchNumber) = (0, 0);
         using (no_grad())
         {
             foreach (var batch in loader.Epoch(0, shuffle: false, mosaic: false))
@@ -36,13 +37,19 @@ public static class Validator
                 {
                     var predictions = model.Predict(batch.Images.to(device)).cpu(); // [B, 4 + C, A]
                     var batchEvaluations = Evaluations(predictions, batch, model.Names.Count, imageSize).ToList();
-                    if (gridPath is not null && done == 0)
+                    if (gridPath is not null && batchNumber == 0)
                     {
-                        Plotting.PlotBatch(batch.Images, batchEvaluations, model.Names, gridPath);
+                        Plotting.PlotImages(batch.Images, Plotting.PlottedPredictions(batchEvaluations), model.Names, gridPath, batch.Paths);
+                    }
+
+                    if (plotDirectory is not null && batchNumber < 3)
+                    {
+                        Plotting.PlotValidationSamples(batch, batchEvaluations, model.Names, plotDirectory, batchNumber);
                     }
 
                     evaluations.AddRange(batchEvaluations);
                     done += (int)batch.Images.shape[0];
+                    batchNumber++;
                 }
 
                 progress?.Invoke(done, loader.Count);

@@ -46,39 +46,6 @@ public static partial class Plotting
         Cv2.ImWrite(png, canvas);
     }
 
-    /// <summary>Up to 16 images of a batch in a grid: labels in green, predictions above 0.25 in red with their scores.</summary>
-    public static void PlotBatch(TorchSharp.torch.Tensor images, IReadOnlyList<ImageEvaluation> evaluations, IReadOnlyList<string> names, string png)
-    {
-        var count = Math.Min(16, (int)images.shape[0]);
-        var size = (int)images.shape[2];
-        var columns = (int)Math.Ceiling(Math.Sqrt(count));
-        var rows = (count + columns - 1) / columns;
-        using var grid = new Mat(rows * size, columns * size, MatType.CV_8UC3, Scalar.All(255));
-        using var cpu = images.cpu();
-        for (var i = 0; i < count; i++)
-        {
-            // [3, S, S] RGB floats to an 8-bit BGR tile.
-            var pixels = cpu[i].permute(1, 2, 0).flip(2).Times(255.0).clamp(Scalars.Of(0.0), Scalars.Of(255.0)).to_type(TorchSharp.torch.ScalarType.Byte).contiguous().data<byte>().ToArray();
-            using var tile = Mat.FromPixelData(size, size, MatType.CV_8UC3, pixels);
-            using var target = new Mat(grid, new Rect((i % columns) * size, (i / columns) * size, size, size));
-            tile.CopyTo(target);
-            foreach (var (_, box) in evaluations[i].Labels)
-            {
-                Cv2.Rectangle(target, new Rect((int)box.X1, (int)box.Y1, (int)box.Width, (int)box.Height), new Scalar(60, 180, 60), 1);
-            }
-
-            foreach (var detection in evaluations[i].Predictions.Where(p => p.Score > 0.25f))
-            {
-                var b = detection.Box;
-                Cv2.Rectangle(target, new Rect((int)b.X1, (int)b.Y1, (int)b.Width, (int)b.Height), new Scalar(40, 40, 230), 1);
-                var name = detection.ClassId < names.Count ? names[detection.ClassId] : detection.ClassId.ToString(CultureInfo.InvariantCulture);
-                Cv2.PutText(target, $"{name} {detection.Score:0.00}", new Point((int)b.X1, Math.Max(10, (int)b.Y1 - 2)), HersheyFonts.HersheySimplex, 0.35, new Scalar(40, 40, 230), 1, LineTypes.AntiAlias);
-            }
-        }
-
-        Cv2.ImWrite(png, grid);
-    }
-
     private static void DrawPanel(Mat panel, string title, double[] values)
     {
         var (left, top, right, bottom) = (50, 28, panel.Width - 12, panel.Height - 28);

@@ -36,7 +36,7 @@ public static partial class Plotting
             DrawHistogram(panel, "Box sizes", "width", "height", boxes.Select(b => ((double)b.Box.Width, (double)b.Box.Height)));
         }
 
-        Cv2.ImWrite(jpg, canvas);
+        WritePicture(jpg, canvas);
     }
 
     /// <summary>One bar per class in its colour, its count above it; class names under the bars while they fit.</summary>
