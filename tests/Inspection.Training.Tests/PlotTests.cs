@@ -1,8 +1,6 @@
 using Inspection.Core;
 using Inspection.TestSupport;
 using Inspection.Training.Data;
-using Inspection.Training.Engine;
-using Inspection.Training.Nn;
 using Inspection.Training.Utils;
 using OpenCvSharp;
 using static TorchSharp.torch;
@@ -218,32 +216,5 @@ public sealed class PlotTests : IDisposable
         Assert.True(PixelsOf(predictions, Palette.Of(0), firstImage).Count > 200, "the 0.9 prediction");
         Assert.Empty(PixelsOf(predictions, Palette.Of(1), firstImage)); // 0.1: below 0.25, not shown
         Assert.Empty(PixelsOf(predictions, Palette.Of(2), firstImage));
-    }
-
-    [Fact]
-    public void Validation_draws_its_first_three_batches()
-    {
-        var images = Directory.CreateDirectory(_folder.File("images")).FullName;
-        var labels = Directory.CreateDirectory(_folder.File("labels")).FullName;
-        for (var i = 0; i < 10; i++)
-        {
-            using var picture = new Mat(64, 64, MatType.CV_8UC3, Scalar.All(30));
-            picture.Rectangle(new Rect(16, 16, 24, 24), Scalar.All(220), -1);
-            Cv2.ImWrite(Path.Combine(images, $"{i}.png"), picture);
-            File.WriteAllText(Path.Combine(labels, $"{i}.txt"), "0 0.4375 0.4375 0.375 0.375\n");
-        }
-
-        File.WriteAllText(_folder.File("data.yaml"), "train: images\nval: images\nnames: ['square']\n");
-        var split = Datasets.DatasetLoader.Load(_folder.File("data.yaml")).Splits["val"];
-        using var model = new DetectionModel(ModelScale.N, ["square"]);
-        var output = Directory.CreateDirectory(_folder.File("run")).FullName;
-
-        Validator.Evaluate(model, split, imageSize: 64, CPU, batchSize: 4, plotDirectory: output); // batches of 4, 4 and 2
-
-        Assert.Equal(
-            ["val_batch0_labels.jpg", "val_batch0_pred.jpg", "val_batch1_labels.jpg", "val_batch1_pred.jpg", "val_batch2_labels.jpg", "val_batch2_pred.jpg"],
-            Directory.GetFiles(output).Select(Path.GetFileName).Order());
-        using var lastLabels = Read(Path.Combine(output, "val_batch2_labels.jpg"));
-        Assert.Equal(new Size(128, 128), lastLabels.Size()); // two images still make a 2 x 2 grid
     }
 }

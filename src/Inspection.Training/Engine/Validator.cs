@@ -36,7 +36,7 @@ public static class Validator
                 using (var scope = NewDisposeScope())
                 {
                     var predictions = model.Predict(batch.Images.to(device)).cpu(); // [B, 4 + C, A]
-                    var batchEvaluations = Evaluations(predictions, batch, model.Names.Count, imageSize).ToList();
+                    var batchEvaluations = Evaluations(predictions, batch, model.Names.Count).ToList();
                     if (gridPath is not null && batchNumber == 0)
                     {
                         Plotting.PlotImages(batch.Images, Plotting.PlottedPredictions(batchEvaluations), model.Names, gridPath, batch.Paths);
@@ -104,28 +104,16 @@ public static class Validator
         return DetMetrics.Evaluate(evaluations) with { Confusion = confusion };
     }
 
-    private static IEnumerable<ImageEvaluation> Evaluations(Tensor predictions, Batch batch, int classes, int imageSize)
+    private static IEnumerable<ImageEvaluation> Evaluations(Tensor predictions, Batch batch, int classes)
     {
         var (images, channels, anchors) = ((int)predictions.shape[0], (int)predictions.shape[1], (int)predictions.shape[2]);
         var values = predictions.contiguous().data<float>().ToArray();
-        var owners = batch.BatchIndex.data<float>().ToArray();
-        var labelClasses = batch.Classes.data<float>().ToArray();
-        var boxes = batch.Boxes.data<float>().ToArray();
+        var labels = batch.PixelLabels();
         for (var i = 0; i < images; i++)
         {
             var detections = new List<Detection>();
             ManagedNms.Run(values.AsSpan(i * channels * anchors, channels * anchors), OutputLayout.AnchorFree, classes, anchors, Thresholds, detections);
-            var labels = new List<(int, BoundingBox)>();
-            for (var n = 0; n < owners.Length; n++)
-            {
-                if ((int)owners[n] == i)
-                {
-                    var (cx, cy, w, h) = (boxes[4 * n] * imageSize, boxes[(4 * n) + 1] * imageSize, boxes[(4 * n) + 2] * imageSize, boxes[(4 * n) + 3] * imageSize);
-                    labels.Add(((int)labelClasses[n], new BoundingBox(cx - (w / 2), cy - (h / 2), cx + (w / 2), cy + (h / 2))));
-                }
-            }
-
-            yield return new ImageEvaluation(detections, labels);
+            yield return new ImageEvaluation(detections, labels[i]);
         }
     }
 }

@@ -96,27 +96,8 @@ public static partial class Plotting
     internal static IReadOnlyList<IReadOnlyList<PlottedBox>> PlottedPredictions(IReadOnlyList<ImageEvaluation> evaluations) =>
         [.. evaluations.Select(e => (IReadOnlyList<PlottedBox>)[.. e.Predictions.Where(p => p.Score > ShownScore).Select(p => new PlottedBox(p.ClassId, p.Box, p.Score))])];
 
-    /// <summary>A batch's labels per image, from normalised centre-size boxes to the images' pixels.</summary>
-    private static IReadOnlyList<IReadOnlyList<PlottedBox>> Labels(Batch batch)
-    {
-        var labels = Enumerable.Range(0, (int)batch.Images.shape[0]).Select(_ => new List<PlottedBox>()).ToArray();
-        if (batch.BatchIndex.numel() == 0)
-        {
-            return labels; // only background images; TorchSharp cannot read an empty tensor's data
-        }
-
-        var (height, width) = (batch.Images.shape[2], batch.Images.shape[3]);
-        var owners = batch.BatchIndex.data<float>().ToArray();
-        var classes = batch.Classes.data<float>().ToArray();
-        var boxes = batch.Boxes.data<float>().ToArray();
-        for (var n = 0; n < owners.Length; n++)
-        {
-            var (cx, cy, w, h) = (boxes[4 * n] * width, boxes[(4 * n) + 1] * height, boxes[(4 * n) + 2] * width, boxes[(4 * n) + 3] * height);
-            labels[(int)owners[n]].Add(new PlottedBox((int)classes[n], new BoundingBox(cx - (w / 2), cy - (h / 2), cx + (w / 2), cy + (h / 2))));
-        }
-
-        return labels;
-    }
+    private static IReadOnlyList<IReadOnlyList<PlottedBox>> Labels(Batch batch) =>
+        [.. batch.PixelLabels().Select(image => (IReadOnlyList<PlottedBox>)[.. image.Select(l => new PlottedBox(l.ClassId, l.Box))])];
 
     /// <summary>The first <paramref name="count"/> images as 8-bit BGR rows, one image under the other.</summary>
     private static byte[] EightBitBgr(Tensor images, int count)
