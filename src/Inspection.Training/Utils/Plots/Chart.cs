@@ -12,8 +12,6 @@ internal sealed class Chart(Mat canvas, Rect area, (double Min, double Max) x, (
     public const HersheyFonts Font = HersheyFonts.HersheySimplex;
     public const double TitleScale = 0.65, LabelScale = 0.55, TickScale = 0.45;
 
-    public Rect Area => area;
-
     public Point At(double xValue, double yValue) => new(
         area.X + (int)Math.Round((xValue - x.Min) / (x.Max - x.Min) * area.Width),
         area.Bottom - (int)Math.Round((yValue - y.Min) / (y.Max - y.Min) * area.Height));

@@ -32,7 +32,7 @@ public static partial class Plotting
         var scale = Math.Min(1.0, (double)LargestGrid / columns / Math.Max(height, width));
         var tile = new Size((int)Math.Ceiling(scale * width), (int)Math.Ceiling(scale * height));
 
-        // Ultralytics' sizes, from a font size of 1 % of the grid's perimeter over two.
+        // Ultralytics' proportions: a font size of 1 % of the grid's width plus height, lines a tenth of it.
         var fontSize = (tile.Width + tile.Height) * columns * 0.01;
         var lineWidth = Math.Max(2, (int)Math.Round(fontSize / 10));
         var textScale = Math.Max(0.35, fontSize / 32);
@@ -81,6 +81,10 @@ public static partial class Plotting
         PlotImages(batch.Images, PlottedPredictions(evaluations), names, Path.Combine(directory, $"val_batch{batchNumber}_pred.jpg"), batch.Paths);
     }
 
+    /// <summary>Each image's predictions above 0.25, with their scores.</summary>
+    internal static IReadOnlyList<IReadOnlyList<PlottedBox>> PlottedPredictions(IReadOnlyList<ImageEvaluation> evaluations) =>
+        [.. evaluations.Select(e => (IReadOnlyList<PlottedBox>)[.. e.Predictions.Where(p => p.Score > ShownScore).Select(p => new PlottedBox(p.ClassId, p.Box, p.Score))])];
+
     /// <summary>
     /// A picture in the format its extension names; a JPEG at quality 95 with full-resolution colour (4:4:4; OpenCV's
     /// IMWRITE_JPEG_SAMPLING_FACTOR, which OpenCvSharp does not name): the default halves colour resolution, and thin
@@ -91,10 +95,6 @@ public static partial class Plotting
         var jpeg = Path.GetExtension(path).ToLowerInvariant() is ".jpg" or ".jpeg";
         Cv2.ImWrite(path, image, jpeg ? [new ImageEncodingParam(ImwriteFlags.JpegQuality, 95), new ImageEncodingParam((ImwriteFlags)7, 0x111111)] : []);
     }
-
-    /// <summary>Each image's predictions above 0.25, with their scores.</summary>
-    internal static IReadOnlyList<IReadOnlyList<PlottedBox>> PlottedPredictions(IReadOnlyList<ImageEvaluation> evaluations) =>
-        [.. evaluations.Select(e => (IReadOnlyList<PlottedBox>)[.. e.Predictions.Where(p => p.Score > ShownScore).Select(p => new PlottedBox(p.ClassId, p.Box, p.Score))])];
 
     private static IReadOnlyList<IReadOnlyList<PlottedBox>> Labels(Batch batch) =>
         [.. batch.PixelLabels().Select(image => (IReadOnlyList<PlottedBox>)[.. image.Select(l => new PlottedBox(l.ClassId, l.Box))])];
