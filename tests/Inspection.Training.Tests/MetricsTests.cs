@@ -77,6 +77,45 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public void Precision_and_recall_over_confidence_follow_the_ranked_predictions()
+    {
+        // Two labels; by confidence a hit (0.9), a false alarm (0.6), a hit (0.3): recall 0.5, 0.5, 1 and precision
+        // 1, 0.5, 2/3 as each is admitted, interpolated between their confidences.
+        var far = new BoundingBox(50, 50, 60, 60);
+        var scores = DetMetrics.Evaluate([Image([(0, 0.9f, A), (0, 0.6f, far), (0, 0.3f, B)], [(0, A), (0, B)])]);
+        var (precision, recall, f1) = (scores.PrecisionAtConfidence[0], scores.RecallAtConfidence[0], scores.F1AtConfidence[0]);
+        Assert.All(new[] { precision, recall, f1 }, curve => Assert.Equal(DetMetrics.ConfidenceGrid.Length, curve.Length));
+        Assert.Equal(1000, DetMetrics.ConfidenceGrid.Length);
+
+        int At(double confidence) => (int)Math.Round(confidence * 999);
+        Assert.Equal((1.0, 0.0), (precision[At(1)], recall[At(1)]));         // above every prediction: nothing found, nothing wrong
+        Assert.Equal(0.5, recall[At(0.7)], 6);                                // only the 0.9 hit admitted
+        Assert.Equal(2 / 3.0, precision[At(0)], 6);                           // all three admitted
+        Assert.Equal(1.0, recall[At(0)], 6);
+        var between = DetMetrics.ConfidenceGrid[At(0.45)];                    // halfway from 0.6 to 0.3: recall halfway from 0.5 to 1
+        Assert.Equal(0.5 + (0.5 * (0.6 - between) / 0.3), recall[At(0.45)], 4);
+        Assert.All(Enumerable.Range(0, 1000), i => Assert.Equal(2 * precision[i] * recall[i] / (precision[i] + recall[i] + 1e-16), f1[i], 12));
+    }
+
+    [Fact]
+    public void Precision_and_recall_are_read_where_the_all_classes_F1_curve_peaks()
+    {
+        var far = new BoundingBox(50, 50, 60, 60);
+        var scores = DetMetrics.Evaluate(
+        [
+            Image([(0, 0.95f, A), (0, 0.8f, far), (1, 0.7f, B), (1, 0.4f, far)], [(0, A), (1, B)]),
+            Image([(0, 0.5f, B), (1, 0.2f, A), (0, 0.15f, far)], [(0, B), (1, A), (2, far)]),
+        ]);
+
+        var (allClasses, peak) = DetMetrics.AllClasses([.. scores.F1AtConfidence.Values]);
+        Assert.Equal(allClasses.Max(), allClasses[peak]);
+        Assert.Equal(scores.Precision, scores.PrecisionAtConfidence.Values.Average(p => p[peak]), 12);
+        Assert.Equal(scores.Recall, scores.RecallAtConfidence.Values.Average(r => r[peak]), 12);
+        Assert.Equal([0, 1, 2], scores.F1AtConfidence.Keys.Order());
+        Assert.All(scores.F1AtConfidence[2], f => Assert.Equal(0, f)); // class 2 is never predicted
+    }
+
+    [Fact]
     public void The_confusion_matrix_counts_confusions_misses_and_false_alarms()
     {
         var matrix = new ConfusionMatrix(classes: 2);

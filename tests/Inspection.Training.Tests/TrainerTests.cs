@@ -70,7 +70,9 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal([1, 2, 1, 2], progress.Where(p => p.Validated is null).Select(p => p.Batch)); // 6 images in batches of 4, two epochs
         Assert.Equal(results, progress.Select(p => p.Validated).OfType<EpochResult>()); // and each epoch's end, once
         Assert.All(progress, p => Assert.True(p.Loss.Class > 0 && p.ImagesPerSecond > 0));
-        foreach (var file in new[] { "weights/last.weights", "weights/last.weights.json", "weights/best.weights", "weights/best.weights.json", "weights/last.train.weights", "weights/last.optimizer", "args.yaml", "state.json", "results.png", "PR_curve.png", "confusion_matrix.png", "val_batch0_pred.png" })
+        foreach (var file in new[] { "weights/last.weights", "weights/last.weights.json", "weights/best.weights", "weights/best.weights.json", "weights/last.train.weights", "weights/last.optimizer", "args.yaml", "state.json",
+            "results.png", "PR_curve.png", "F1_curve.png", "P_curve.png", "R_curve.png", "confusion_matrix.png", "confusion_matrix_normalized.png", "labels.jpg",
+            "train_batch0.jpg", "train_batch1.jpg", "train_batch2.jpg", "val_batch0_labels.jpg", "val_batch0_pred.jpg" })
         {
             Assert.True(File.Exists(Path.Combine(output, file)), $"{file} is missing");
         }

@@ -11,6 +11,28 @@ namespace Inspection.Training.Data;
 /// </summary>
 public sealed record Batch(Tensor Images, Tensor BatchIndex, Tensor Classes, Tensor Boxes, IReadOnlyList<string> Paths) : IDisposable
 {
+    /// <summary>Each image's labels as corner boxes in its pixels.</summary>
+    public IReadOnlyList<IReadOnlyList<(int ClassId, BoundingBox Box)>> PixelLabels()
+    {
+        var labels = Enumerable.Range(0, (int)Images.shape[0]).Select(_ => new List<(int, BoundingBox)>()).ToArray();
+        if (BatchIndex.numel() == 0)
+        {
+            return labels; // background images only, and TorchSharp cannot read an empty tensor's data
+        }
+
+        var (height, width) = (Images.shape[2], Images.shape[3]);
+        var owners = BatchIndex.data<float>().ToArray();
+        var classes = Classes.data<float>().ToArray();
+        var boxes = Boxes.data<float>().ToArray();
+        for (var n = 0; n < owners.Length; n++)
+        {
+            var (cx, cy, w, h) = (boxes[4 * n] * width, boxes[(4 * n) + 1] * height, boxes[(4 * n) + 2] * width, boxes[(4 * n) + 3] * height);
+            labels[(int)owners[n]].Add(((int)classes[n], new BoundingBox(cx - (w / 2), cy - (h / 2), cx + (w / 2), cy + (h / 2))));
+        }
+
+        return labels;
+    }
+
     public void Dispose()
     {
         Images.Dispose();

@@ -75,6 +75,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         if (!options.Resume)
         {
             RunArguments.Write(options, scale, Path.Combine(options.Output, "args.yaml"));
+            Plotting.PlotLabels(dataset.Splits["train"], state.Names, Path.Combine(options.Output, "labels.jpg"));
         }
 
         using var model = new DetectionModel(ModelScale.Parse(state.Scale), state.Names);
@@ -131,6 +132,11 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
                         accumulate = Warmup(groups, warmMomentum: optimizer is Sgd, iteration, warmupIterations, epoch);
                     }
 
+                    if (iteration < 3)
+                    {
+                        Plotting.PlotTrainingSamples(batch, state.Names, options.Output, iteration);
+                    }
+
                     var raw = model.forward(batch.Images.to(device));
                     var (loss, items) = criterion.Compute(raw, batch.BatchIndex, batch.Classes, batch.Boxes);
                     loss.backward();
@@ -162,7 +168,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
                 group.LearningRate = group.InitialLearningRate * LearningRateFactor(epoch + 1);
             }
 
-            var scores = Validator.Evaluate(ema.Model, validation, state.ImageSize, device, criterion: criterion, gridPath: Path.Combine(options.Output, "val_batch0_pred.png"));
+            var scores = Validator.Evaluate(ema.Model, validation, state.ImageSize, device, criterion: criterion, plotDirectory: options.Output);
             var elapsed = TimeSpan.FromSeconds(state.Seconds) + started.Elapsed;
             var result = new EpochResult(epoch + 1, new LossItems((float)(box / index), (float)(cls / index), (float)(dfl / index)), scores, scores.Loss ?? default, learningRates, started.Elapsed, elapsed);
             results.Add(result);
@@ -183,8 +189,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             Checkpoint.WriteDescription(Path.Combine(weights, LastWeights), state);
             if (improved)
             {
-                Plotting.PlotPrCurve(scores, state.Names, Path.Combine(options.Output, "PR_curve.png"));
-                Plotting.PlotConfusionMatrix(scores.Confusion!, state.Names, Path.Combine(options.Output, "confusion_matrix.png"));
+                PlotScores(scores, state.Names);
                 ema.Model.save(Path.Combine(weights, BestWeights));
                 Checkpoint.WriteDescription(Path.Combine(weights, BestWeights), state);
             }
@@ -200,6 +205,17 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         }
 
         return results;
+    }
+
+    /// <summary>The best epoch's pictures, under Ultralytics' names.</summary>
+    private void PlotScores(DetectionScores scores, IReadOnlyList<string> names)
+    {
+        Plotting.PlotPrCurve(scores, names, Path.Combine(options.Output, "PR_curve.png"));
+        Plotting.PlotMcCurve(scores.F1AtConfidence, names, Path.Combine(options.Output, "F1_curve.png"), "F1");
+        Plotting.PlotMcCurve(scores.PrecisionAtConfidence, names, Path.Combine(options.Output, "P_curve.png"), "Precision");
+        Plotting.PlotMcCurve(scores.RecallAtConfidence, names, Path.Combine(options.Output, "R_curve.png"), "Recall");
+        Plotting.PlotConfusionMatrix(scores.Confusion!, names, Path.Combine(options.Output, "confusion_matrix.png"));
+        Plotting.PlotConfusionMatrix(scores.Confusion!, names, Path.Combine(options.Output, "confusion_matrix_normalized.png"), normalize: true);
     }
 
     /// <summary>Biases (group 0, no decay), other weights (decay), batch-norm weights (no decay): build_optimizer.</summary>

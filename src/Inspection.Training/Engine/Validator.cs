@@ -20,15 +20,15 @@ public static class Validator
     public static readonly DetectionThresholds Thresholds = new(0.001f, 0.7f, 300);
 
     /// <param name="criterion">The training loss, to report the validation loss with the scores (as training does).</param>
-    /// <param name="gridPath">Where to draw the first batch's images with their labels and predictions, if anywhere.</param>
-    public static DetectionScores Evaluate(DetectionModel model, DatasetSplit split, int imageSize, Device device, int batchSize = 16, Action<int, int>? progress = null, DetectionLoss? criterion = null, string? gridPath = null)
+    /// <param name="plotDirectory">Where to draw the first three batches with their labels and with their predictions (val_batchN_labels.jpg, val_batchN_pred.jpg), if anywhere.</param>
+    public static DetectionScores Evaluate(DetectionModel model, DatasetSplit split, int imageSize, Device device, int batchSize = 16, Action<int, int>? progress = null, DetectionLoss? criterion = null, string? plotDirectory = null)
     {
         double box = 0, cls = 0, dfl = 0;
         var loader = new DetectionLoader(split, batchSize, imageSize, AugmentOptions.None);
         var evaluations = new List<ImageEvaluation>();
         var wasTraining = model.training;
         model.eval();
-        var done = 0;
+        var (done, batchNumber) = (0, 0);
         using (no_grad())
         {
             foreach (var batch in loader.Epoch(0, shuffle: false, mosaic: false))
@@ -44,14 +44,15 @@ public static class Validator
                     }
 
                     var predictions = model.Head.Decode(raw).cpu(); // [B, 4 + C, A]
-                    var batchEvaluations = Evaluations(predictions, batch, model.Names.Count, imageSize).ToList();
-                    if (gridPath is not null && done == 0)
+                    var batchEvaluations = Evaluations(predictions, batch, model.Names.Count).ToList();
+                    if (plotDirectory is not null && batchNumber < 3)
                     {
-                        Plotting.PlotBatch(batch.Images, batchEvaluations, model.Names, gridPath);
+                        Plotting.PlotValidationSamples(batch, batchEvaluations, model.Names, plotDirectory, batchNumber);
                     }
 
                     evaluations.AddRange(batchEvaluations);
                     done += (int)batch.Images.shape[0];
+                    batchNumber++;
                 }
 
                 progress?.Invoke(done, loader.Count);
@@ -107,28 +108,16 @@ public static class Validator
         return DetMetrics.Evaluate(evaluations) with { Confusion = confusion };
     }
 
-    private static IEnumerable<ImageEvaluation> Evaluations(Tensor predictions, Batch batch, int classes, int imageSize)
+    private static IEnumerable<ImageEvaluation> Evaluations(Tensor predictions, Batch batch, int classes)
     {
         var (images, channels, anchors) = ((int)predictions.shape[0], (int)predictions.shape[1], (int)predictions.shape[2]);
         var values = predictions.contiguous().data<float>().ToArray();
-        var owners = batch.BatchIndex.data<float>().ToArray();
-        var labelClasses = batch.Classes.data<float>().ToArray();
-        var boxes = batch.Boxes.data<float>().ToArray();
+        var labels = batch.PixelLabels();
         for (var i = 0; i < images; i++)
         {
             var detections = new List<Detection>();
             ManagedNms.Run(values.AsSpan(i * channels * anchors, channels * anchors), OutputLayout.AnchorFree, classes, anchors, Thresholds, detections);
-            var labels = new List<(int, BoundingBox)>();
-            for (var n = 0; n < owners.Length; n++)
-            {
-                if ((int)owners[n] == i)
-                {
-                    var (cx, cy, w, h) = (boxes[4 * n] * imageSize, boxes[(4 * n) + 1] * imageSize, boxes[(4 * n) + 2] * imageSize, boxes[(4 * n) + 3] * imageSize);
-                    labels.Add(((int)labelClasses[n], new BoundingBox(cx - (w / 2), cy - (h / 2), cx + (w / 2), cy + (h / 2))));
-                }
-            }
-
-            yield return new ImageEvaluation(detections, labels);
+            yield return new ImageEvaluation(detections, labels[i]);
         }
     }
 }

@@ -17,6 +17,15 @@ public sealed record DetectionScores(double Precision, double Recall, double MAP
     /// <summary>The mean validation loss per batch (val/box_loss ... in results.csv), when the evaluation computed it.</summary>
     public LossItems? Loss { get; init; }
 
+    /// <summary>Per class, precision at IoU 0.5 of the predictions at or above each confidence of <see cref="DetMetrics.ConfidenceGrid"/>: the P curve.</summary>
+    public IReadOnlyDictionary<int, double[]> PrecisionAtConfidence { get; init; } = new Dictionary<int, double[]>();
+
+    /// <summary>Per class, recall at IoU 0.5 at each confidence of <see cref="DetMetrics.ConfidenceGrid"/>: the R curve.</summary>
+    public IReadOnlyDictionary<int, double[]> RecallAtConfidence { get; init; } = new Dictionary<int, double[]>();
+
+    /// <summary>Per class, F1 of <see cref="PrecisionAtConfidence"/> and <see cref="RecallAtConfidence"/>: the F1 curve, whose all-classes peak sets the confidence <see cref="Precision"/> and <see cref="Recall"/> are read at.</summary>
+    public IReadOnlyDictionary<int, double[]> F1AtConfidence { get; init; } = new Dictionary<int, double[]>();
+
     /// <summary>Ultralytics' fitness: 0.1 mAP50 + 0.9 mAP50-95, by which the best checkpoint is chosen.</summary>
     public double Fitness => (0.1 * MAP50) + (0.9 * MAP50To95);
 }
@@ -29,6 +38,9 @@ public sealed record DetectionScores(double Precision, double Recall, double MAP
 public static class DetMetrics
 {
     public static readonly double[] IoUThresholds = Enumerable.Range(0, 10).Select(i => 0.5 + (0.05 * i)).ToArray();
+
+    /// <summary>The confidences 0 .. 1 (1000 points, numpy's linspace) at which the P, R and F1 curves are sampled.</summary>
+    public static readonly double[] ConfidenceGrid = Enumerable.Range(0, 1000).Select(i => i / 999.0).ToArray();
 
     public static DetectionScores Evaluate(IEnumerable<ImageEvaluation> images)
     {
@@ -102,9 +114,8 @@ public static class DetMetrics
         var order = Enumerable.Range(0, confidences.Count).OrderByDescending(i => confidences[i]).ToArray();
         var classes = labelClasses.Distinct().Order().ToArray();
         var perClass = new Dictionary<int, (double, double)>();
-        var grid = Enumerable.Range(0, 1000).Select(i => i / 999.0).ToArray();
-        var precisionCurves = new List<double[]>();
-        var recallCurves = new List<double[]>();
+        var precisionAtConfidence = new Dictionary<int, double[]>();
+        var recallAtConfidence = new Dictionary<int, double[]>();
         var curves = new Dictionary<int, double[]>();
         foreach (var c in classes)
         {
@@ -114,8 +125,8 @@ public static class DetMetrics
             {
                 perClass[c] = (0, 0);
                 curves[c] = new double[101];
-                precisionCurves.Add(new double[grid.Length]);
-                recallCurves.Add(new double[grid.Length]);
+                precisionAtConfidence[c] = new double[ConfidenceGrid.Length];
+                recallAtConfidence[c] = new double[ConfidenceGrid.Length];
                 continue;
             }
 
@@ -151,8 +162,8 @@ public static class DetMetrics
 
             // Precision and recall as functions of confidence, on a common grid, for the best-F1 operating point.
             var negatedConfidence = indices.Select(i => -confidences[i]).ToArray();
-            recallCurves.Add(grid.Select(x => Interpolate(-x, negatedConfidence, recallAt50, left: 0)).ToArray());
-            precisionCurves.Add(grid.Select(x => Interpolate(-x, negatedConfidence, precisionAt50, left: 1)).ToArray());
+            recallAtConfidence[c] = ConfidenceGrid.Select(x => Interpolate(-x, negatedConfidence, recallAt50, left: 0)).ToArray();
+            precisionAtConfidence[c] = ConfidenceGrid.Select(x => Interpolate(-x, negatedConfidence, precisionAt50, left: 1)).ToArray();
             perClass[c] = (ap[0], ap.Average());
         }
 
@@ -161,14 +172,30 @@ public static class DetMetrics
             return new DetectionScores(0, 0, 0, 0, perClass);
         }
 
-        var f1 = grid.Select((_, g) => classes.Select((_, k) => 2 * precisionCurves[k][g] * recallCurves[k][g] / (precisionCurves[k][g] + recallCurves[k][g] + eps)).Average()).ToArray();
-        var best = Array.IndexOf(Smooth(f1, 0.1), Smooth(f1, 0.1).Max());
+        var f1AtConfidence = classes.ToDictionary(c => c, c => precisionAtConfidence[c].Zip(recallAtConfidence[c], (p, r) => 2 * p * r / (p + r + eps)).ToArray());
+        var best = AllClasses(f1AtConfidence.Values).Peak;
         return new DetectionScores(
-            precisionCurves.Average(p => p[best]),
-            recallCurves.Average(r => r[best]),
+            precisionAtConfidence.Values.Average(p => p[best]),
+            recallAtConfidence.Values.Average(r => r[best]),
             perClass.Values.Average(v => v.Item1),
             perClass.Values.Average(v => v.Item2),
-            perClass) { PrecisionAtRecall = curves };
+            perClass)
+        {
+            PrecisionAtRecall = curves,
+            PrecisionAtConfidence = precisionAtConfidence,
+            RecallAtConfidence = recallAtConfidence,
+            F1AtConfidence = f1AtConfidence,
+        };
+    }
+
+    /// <summary>
+    /// The all-classes curve over <see cref="ConfidenceGrid"/>: the classes' mean smoothed over a tenth of its length, as
+    /// ap_per_class smooths F1 before taking its peak, and the index of that peak (the first, if several).
+    /// </summary>
+    internal static (double[] Curve, int Peak) AllClasses(IReadOnlyCollection<double[]> curves)
+    {
+        var mean = Smooth(Enumerable.Range(0, ConfidenceGrid.Length).Select(g => curves.Average(c => c[g])).ToArray(), 0.1);
+        return (mean, Array.IndexOf(mean, mean.Max()));
     }
 
     /// <summary>AP of one precision-recall curve: the precision envelope sampled at 101 recall points, integrated by trapezoids (compute_ap).</summary>

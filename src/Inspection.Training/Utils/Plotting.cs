@@ -3,8 +3,11 @@ using OpenCvSharp;
 
 namespace Inspection.Training.Utils;
 
-/// <summary>Pictures of a run, drawn with OpenCV (Ultralytics' utils/plotting.py plot_results): results.png from results.csv.</summary>
-public static class Plotting
+/// <summary>
+/// Pictures of a run, drawn with OpenCV, with the names Ultralytics' utils/plotting.py gives them: results.png from
+/// results.csv here, the others in Plots/.
+/// </summary>
+public static partial class Plotting
 {
     private static readonly (string Column, string Title)[] Panels =
     [
@@ -41,108 +44,6 @@ public static class Plotting
         }
 
         Cv2.ImWrite(png, canvas);
-    }
-
-    /// <summary>Precision against recall at IoU 0.5, one curve per class and their mean (plot_pr_curve).</summary>
-    public static void PlotPrCurve(DetectionScores scores, IReadOnlyList<string> names, string png)
-    {
-        const int size = 520, margin = 50;
-        using var canvas = new Mat(size, size + 160, MatType.CV_8UC3, Scalar.All(255));
-        Cv2.Rectangle(canvas, new Point(margin, margin / 2), new Point(size - 10, size - margin), Scalar.All(200));
-        Cv2.PutText(canvas, "recall", new Point((size / 2) - 20, size - 15), HersheyFonts.HersheySimplex, 0.5, Scalar.All(30), 1, LineTypes.AntiAlias);
-        Cv2.PutText(canvas, "precision", new Point(2, margin / 2 - 5), HersheyFonts.HersheySimplex, 0.5, Scalar.All(30), 1, LineTypes.AntiAlias);
-        Point At(int i, double precision) => new(margin + (i * (size - 10 - margin) / 100), (size - margin) - (int)Math.Round(precision * (size - margin - (margin / 2))));
-        void Curve(double[] y, Scalar colour, int thickness)
-        {
-            for (var i = 1; i < y.Length; i++)
-            {
-                Cv2.Line(canvas, At(i - 1, y[i - 1]), At(i, y[i]), colour, thickness, LineTypes.AntiAlias);
-            }
-        }
-
-        var legend = 40;
-        foreach (var (classId, curve) in scores.PrecisionAtRecall)
-        {
-            var colour = new Scalar(60 + ((classId * 67) % 180), 120 + ((classId * 31) % 120), 200 - ((classId * 53) % 160));
-            Curve(curve, colour, 1);
-            var name = classId < names.Count ? names[classId] : classId.ToString(CultureInfo.InvariantCulture);
-            Cv2.PutText(canvas, $"{name} {scores.PerClass[classId].AP50:0.000}", new Point(size + 5, legend), HersheyFonts.HersheySimplex, 0.4, colour, 1, LineTypes.AntiAlias);
-            legend += 18;
-        }
-
-        if (scores.PrecisionAtRecall.Count > 0)
-        {
-            var mean = Enumerable.Range(0, 101).Select(i => scores.PrecisionAtRecall.Values.Average(c => c[i])).ToArray();
-            Curve(mean, new Scalar(180, 100, 30), 3);
-            Cv2.PutText(canvas, $"all {scores.MAP50:0.000} mAP50", new Point(size + 5, legend + 6), HersheyFonts.HersheySimplex, 0.45, new Scalar(180, 100, 30), 1, LineTypes.AntiAlias);
-        }
-
-        Cv2.ImWrite(png, canvas);
-    }
-
-    /// <summary>The confusion matrix normalised per true class (columns), background last (plot in ConfusionMatrix).</summary>
-    public static void PlotConfusionMatrix(ConfusionMatrix matrix, IReadOnlyList<string> names, string png)
-    {
-        var n = matrix.Classes + 1;
-        const int cell = 60, left = 150, top = 40;
-        using var canvas = new Mat(top + (n * cell) + 120, left + (n * cell) + 20, MatType.CV_8UC3, Scalar.All(255));
-        string Name(int i) => i == matrix.Classes ? "background" : names[i];
-        for (var t = 0; t < n; t++)
-        {
-            var total = Enumerable.Range(0, n).Sum(p => matrix.Counts[p, t]);
-            for (var p = 0; p < n; p++)
-            {
-                var share = total == 0 ? 0 : (double)matrix.Counts[p, t] / total;
-                var shade = (int)Math.Round(255 * (1 - share));
-                var corner = new Point(left + (t * cell), top + (p * cell));
-                Cv2.Rectangle(canvas, new Rect(corner.X, corner.Y, cell, cell), new Scalar(255, 180 + (shade * 75 / 255), shade), -1);
-                Cv2.Rectangle(canvas, new Rect(corner.X, corner.Y, cell, cell), Scalar.All(220));
-                if (matrix.Counts[p, t] > 0)
-                {
-                    Cv2.PutText(canvas, share.ToString("0.00", CultureInfo.InvariantCulture), new Point(corner.X + 10, corner.Y + 35), HersheyFonts.HersheySimplex, 0.45, share > 0.5 ? Scalar.All(255) : Scalar.All(30), 1, LineTypes.AntiAlias);
-                }
-            }
-
-            Cv2.PutText(canvas, Name(t), new Point(5, top + (t * cell) + 35), HersheyFonts.HersheySimplex, 0.4, Scalar.All(30), 1, LineTypes.AntiAlias);
-            Cv2.PutText(canvas, Name(t).Length > 9 ? Name(t)[..9] : Name(t), new Point(left + (t * cell) + 2, top + (n * cell) + 18), HersheyFonts.HersheySimplex, 0.35, Scalar.All(30), 1, LineTypes.AntiAlias);
-        }
-
-        Cv2.PutText(canvas, "true", new Point(left + (n * cell / 2), top + (n * cell) + 50), HersheyFonts.HersheySimplex, 0.5, Scalar.All(30), 1, LineTypes.AntiAlias);
-        Cv2.PutText(canvas, "predicted (rows), normalised per true class", new Point(5, 25), HersheyFonts.HersheySimplex, 0.5, Scalar.All(30), 1, LineTypes.AntiAlias);
-        Cv2.ImWrite(png, canvas);
-    }
-
-    /// <summary>Up to 16 images of a batch in a grid: labels in green, predictions above 0.25 in red with their scores.</summary>
-    public static void PlotBatch(TorchSharp.torch.Tensor images, IReadOnlyList<ImageEvaluation> evaluations, IReadOnlyList<string> names, string png)
-    {
-        var count = Math.Min(16, (int)images.shape[0]);
-        var size = (int)images.shape[2];
-        var columns = (int)Math.Ceiling(Math.Sqrt(count));
-        var rows = (count + columns - 1) / columns;
-        using var grid = new Mat(rows * size, columns * size, MatType.CV_8UC3, Scalar.All(255));
-        using var cpu = images.cpu();
-        for (var i = 0; i < count; i++)
-        {
-            // [3, S, S] RGB floats to an 8-bit BGR tile.
-            var pixels = cpu[i].permute(1, 2, 0).flip(2).Times(255.0).clamp(Scalars.Of(0.0), Scalars.Of(255.0)).to_type(TorchSharp.torch.ScalarType.Byte).contiguous().data<byte>().ToArray();
-            using var tile = Mat.FromPixelData(size, size, MatType.CV_8UC3, pixels);
-            using var target = new Mat(grid, new Rect((i % columns) * size, (i / columns) * size, size, size));
-            tile.CopyTo(target);
-            foreach (var (_, box) in evaluations[i].Labels)
-            {
-                Cv2.Rectangle(target, new Rect((int)box.X1, (int)box.Y1, (int)box.Width, (int)box.Height), new Scalar(60, 180, 60), 1);
-            }
-
-            foreach (var detection in evaluations[i].Predictions.Where(p => p.Score > 0.25f))
-            {
-                var b = detection.Box;
-                Cv2.Rectangle(target, new Rect((int)b.X1, (int)b.Y1, (int)b.Width, (int)b.Height), new Scalar(40, 40, 230), 1);
-                var name = detection.ClassId < names.Count ? names[detection.ClassId] : detection.ClassId.ToString(CultureInfo.InvariantCulture);
-                Cv2.PutText(target, $"{name} {detection.Score:0.00}", new Point((int)b.X1, Math.Max(10, (int)b.Y1 - 2)), HersheyFonts.HersheySimplex, 0.35, new Scalar(40, 40, 230), 1, LineTypes.AntiAlias);
-            }
-        }
-
-        Cv2.ImWrite(png, grid);
     }
 
     private static void DrawPanel(Mat panel, string title, double[] values)
