@@ -9,11 +9,13 @@ namespace Inspection.Training.Utils;
 /// </summary>
 public static partial class Plotting
 {
+    /// <summary>Ultralytics' ten panels: training losses, precision and recall above; validation losses and mAP below.</summary>
     private static readonly (string Column, string Title)[] Panels =
     [
-        ("train/box_loss", "box loss"), ("train/cls_loss", "class loss"), ("train/dfl_loss", "DFL loss"),
-        ("metrics/precision(B)", "precision"), ("metrics/recall(B)", "recall"), ("metrics/mAP50(B)", "mAP50"),
-        ("metrics/mAP50-95(B)", "mAP50-95"), ("lr", "learning rate"),
+        ("train/box_loss", "train/box_loss"), ("train/cls_loss", "train/cls_loss"), ("train/dfl_loss", "train/dfl_loss"),
+        ("metrics/precision(B)", "precision"), ("metrics/recall(B)", "recall"),
+        ("val/box_loss", "val/box_loss"), ("val/cls_loss", "val/cls_loss"), ("val/dfl_loss", "val/dfl_loss"),
+        ("metrics/mAP50(B)", "mAP50"), ("metrics/mAP50-95(B)", "mAP50-95"),
     ];
 
     /// <summary>Draws one small line chart per column of results.csv, epochs along x, into a PNG.</summary>
@@ -27,7 +29,7 @@ public static partial class Plotting
 
         var header = lines[0].Split(',');
         var rows = lines.Skip(1).Select(l => l.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToList();
-        const int width = 320, height = 220, columns = 4;
+        const int width = 320, height = 220, columns = 5;
         var panelRows = (Panels.Length + columns - 1) / columns;
         using var canvas = new Mat(height * panelRows, width * columns, MatType.CV_8UC3, Scalar.All(255));
         for (var p = 0; p < Panels.Length; p++)
