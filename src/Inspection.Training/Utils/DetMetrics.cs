@@ -259,7 +259,7 @@ public static class DetMetrics
     /// <summary>Box-filter smoothing of a curve over a fraction of its length (smooth in metrics.py).</summary>
     private static double[] Smooth(double[] y, double fraction)
     {
-        var width = ((int)Math.Round(y.Length * fraction) * 2) + 1;
+        var width = ((int)Math.Round(y.Length * fraction * 2) / 2) + 1; // smooth's nf: 101 points for 0.1 of 1,000
         var half = width / 2;
         var padded = Enumerable.Repeat(y[0], half).Concat(y).Concat(Enumerable.Repeat(y[^1], half)).ToArray();
         return Enumerable.Range(0, y.Length).Select(i => padded.Skip(i).Take(width).Average()).ToArray();
