@@ -306,6 +306,20 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_run_folder_that_cannot_be_written_is_one_line_and_exit_2()
+    {
+        var file = _folder.File("not-a-folder");
+        File.WriteAllText(file, "a file where the runs would go");
+
+        var train = await CliRunner.RunAsync("train", "--data", TinyDataset(["square"]), "--epochs", "1", "--imgsz", "64", "--project", Path.Combine(file, "runs"));
+
+        Assert.Equal(2, train.ExitCode);
+        Assert.Contains($"The run folder '{Path.Combine(file, "runs", "train")}' cannot be written", train.Stderr);
+        Assert.Contains("give --project or --out a writable folder", train.Stderr);
+        Assert.DoesNotContain("   at ", train.Stderr);
+    }
+
+    [Fact]
     public void Resuming_a_folder_without_a_run_says_so()
     {
         var e = Assert.Throws<Core.InspectionInputException>(() => new Trainer(new TrainOptions { Data = TinyDataset(["a"]), Output = _folder.File("empty"), Resume = true, ImageSize = 64 }, NullLogger.Instance).Train());

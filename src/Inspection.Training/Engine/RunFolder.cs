@@ -39,5 +39,18 @@ public static class RunFolder
             : throw new InspectionInputException($"Nothing to resume under '{project}': no run there has a {Trainer.StateFile}. Name the run with --out, or start without --resume.");
     }
 
+    /// <summary>Creates the run folder, or says in one line why it cannot be written (a read-only root, another user's folder).</summary>
+    public static void Create(string path)
+    {
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(path, "weights"));
+        }
+        catch (Exception error) when (error is UnauthorizedAccessException or IOException)
+        {
+            throw new InspectionInputException($"The run folder '{Path.GetFullPath(path)}' cannot be written ({error.Message.TrimEnd('.')}); give --project or --out a writable folder.");
+        }
+    }
+
     private static bool Exists(string path) => Directory.Exists(path) || File.Exists(path);
 }

@@ -65,7 +65,7 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
         random.manual_seed(options.Seed);
         var scale = options.Scale is { } named ? ModelScale.Parse(named) : options.Weights is { } weightsFile ? StartingWeights.ScaleOf(weightsFile) : ModelScale.N;
         var weights = Path.Combine(options.Output, "weights");
-        Directory.CreateDirectory(weights);
+        RunFolder.Create(options.Output);
         var state = options.Resume ? RunState.Load(options.Output) : new RunState { Scale = scale.Name, Names = [.. dataset.Names], ImageSize = options.ImageSize };
         if (state.Names.Count != dataset.Names.Count || !state.Names.SequenceEqual(dataset.Names))
         {
