@@ -33,7 +33,7 @@ internal static class TrainingCommands
         var name = new Option<string>("--name") { Description = "Run name in --project; an existing one gets a number (train2, ...).", DefaultValueFactory = _ => RunFolder.DefaultName };
         var existOk = new Option<bool>("--exist-ok") { Description = "Write into --project/--name even if it exists." };
         var output = new Option<string?>("--out") { Description = "The run folder itself, instead of --project/--name." };
-        var resume = new Option<bool>("--resume") { Description = "Continue a run from its last epoch: --out, or the latest run in --project." };
+        var resume = new Option<bool>("--resume") { Description = "Continue a run from its last epoch with its settings (args.yaml): --out, or the latest run in --project." };
         var optimizer = new Option<string?>("--optimizer") { Description = "auto, SGD or AdamW (auto)." };
         var lr0 = new Option<double>("--lr0") { Description = "Initial learning rate (0.01; auto optimizer chooses its own)." };
         var lrf = new Option<double>("--lrf") { Description = "Final learning rate as a fraction of lr0 (0.01)." };
@@ -49,7 +49,15 @@ internal static class TrainingCommands
         command.SetAction(async (parse, cancel) =>
         {
             TrainingDevice.RequireLibTorch();
+            // Settings, weakest first: defaults, the resumed run's args.yaml, --cfg, then the options given here.
+            var resuming = parse.GetValue(resume);
+            var chosenFolder = parse.GetValue(output) ?? (resuming ? RunFolder.Latest(parse.GetValue(project)!) : null);
             var options = new TrainOptions { Data = string.Empty, Output = string.Empty };
+            if (resuming && chosenFolder is not null && File.Exists(Path.Combine(chosenFolder, "args.yaml")))
+            {
+                options = RunArguments.Apply(options, Path.Combine(chosenFolder, "args.yaml"));
+            }
+
             if (parse.GetValue(cfg) is { } cfgPath)
             {
                 options = RunArguments.Apply(options, cfgPath);
@@ -72,11 +80,8 @@ internal static class TrainingCommands
                 CosineLr = Given(parse, cosine, options.CosineLr),
                 CloseMosaic = Given(parse, closeMosaic, options.CloseMosaic),
                 Seed = Given(parse, seed, options.Seed),
-                Resume = parse.GetValue(resume),
-            };
-            options = options with
-            {
-                Output = parse.GetValue(output) ?? (options.Resume ? RunFolder.Latest(parse.GetValue(project)!) : RunFolder.Next(parse.GetValue(project)!, parse.GetValue(name)!, parse.GetValue(existOk))),
+                Resume = resuming,
+                Output = chosenFolder ?? RunFolder.Next(parse.GetValue(project)!, parse.GetValue(name)!, parse.GetValue(existOk)),
             };
             if (options.Data.Length == 0)
             {

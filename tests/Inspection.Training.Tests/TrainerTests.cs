@@ -281,6 +281,12 @@ public sealed class TrainerTests : IDisposable
         Assert.Contains("\ncos_lr: true\n", args);
         Assert.Contains("\npatience: 5\n", args);
 
+        // --resume alone continues the latest run with its own settings (args.yaml); --epochs extends it.
+        var resumed = await CliRunner.RunAsync("train", "--resume", "--project", project, "--epochs", "2");
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(project, "train2", "results.csv")).Length);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(project, "train", "results.csv")).Length);
+
         var weights = Path.Combine(run, "weights", "best.weights");
         var val = await CliRunner.RunAsync("val", "--weights", weights, "--data", data, "--json");
         Assert.True(val.ExitCode == 0, val.Stderr);
