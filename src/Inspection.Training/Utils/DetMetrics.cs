@@ -217,7 +217,8 @@ public static class DetMetrics
         }
 
         var x = Enumerable.Range(0, 101).Select(i => i / 100.0).ToArray();
-        var y = x.Select(v => Interpolate(v, [.. mrec], [.. mpre])).ToArray();
+        var (recallPoints, precisionPoints) = (mrec.ToArray(), mpre.ToArray());
+        var y = x.Select(v => Interpolate(v, recallPoints, precisionPoints)).ToArray();
         curve = y;
         var area = 0.0;
         for (var i = 1; i < x.Length; i++)
@@ -246,11 +247,15 @@ public static class DetMetrics
             return fp[^1];
         }
 
-        var j = 0;
-        while (j + 1 < xp.Length && xp[j + 1] <= x)
+        // xp rises (recall, negated confidence): binary search for the last xp[j] <= x, as numpy does.
+        var (low, high) = (0, xp.Length - 1);
+        while (low < high)
         {
-            j++;
+            var middle = (low + high + 1) / 2;
+            (low, high) = xp[middle] <= x ? (middle, high) : (low, middle - 1);
         }
+
+        var j = low;
 
         var slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]);
         return double.IsFinite(slope) ? fp[j] + (slope * (x - xp[j])) : fp[j];
