@@ -11,6 +11,7 @@ runtime_packages=(
 )
 test_packages=(
   mosquitto mosquitto-clients openssl   # a real MQTT broker, mosquitto_sub, certificates for TLS tests
+  bsdutils                              # script: a progress test runs the CLI under a real terminal (essential, stated)
   procps                                # kill, to stop test servers politely (not essential on minimal images)
   protobuf-compiler                     # protoc --decode_raw: the tests' Sparkplug host reads payloads without our generated code
   python3-yaml                          # PyYAML (YAML 1.1), reading back the data.yaml files the project writes, as Ultralytics does
