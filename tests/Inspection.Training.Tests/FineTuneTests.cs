@@ -45,7 +45,10 @@ public sealed class FineTuneTests(ITestOutputHelper output) : IDisposable
         OnnxExporter.Export(model, ImageSize, onnx);
         var validation = DatasetLoader.Load(data).Splits["val"];
         var asTrained = Validator.Evaluate(model, validation, ImageSize, TorchSharp.torch.CPU);
-        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx, Providers = [ExecutionProvider.Cpu] });
+        // The engine with the validator's NMS: on a model this weak, thousands of boxes above confidence 0.001 make the
+        // in-graph NMS's cut at 300 differ from the managed one's by up to 0.006 mAP50 (seen); the shipped models'
+        // cards hold within 0.005 through the in-graph NMS (ShippedModelTests).
+        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx, Providers = [ExecutionProvider.Cpu], Nms = NmsPlacement.Managed });
         var asServed = Validator.Evaluate(detector, validation, batchSize: 4);
 
         output.WriteLine($"val mAP50 / mAP50-95: weights {asTrained.MAP50:0.0000} / {asTrained.MAP50To95:0.0000}, ONNX {asServed.MAP50:0.0000} / {asServed.MAP50To95:0.0000}");
