@@ -93,6 +93,11 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(4, csv.Length);
         Assert.True(double.Parse(csv[3].Split(',')[1], System.Globalization.CultureInfo.InvariantCulture) > rows[1][1], "time goes on across a resume");
         Assert.Equal(2, RunState.Load(output).Epoch);
+
+        // As Ultralytics: a finished run is not trained again by --resume, and the user is told what to do instead.
+        var finished = Assert.Throws<Core.InspectionInputException>(() => new Trainer(options with { Epochs = 3, Resume = true }, NullLogger.Instance).Train());
+        Assert.Contains("has finished its 3 epochs: nothing to resume", finished.Message);
+        Assert.Contains("last.weights", finished.Message);
     }
 
     [Fact]

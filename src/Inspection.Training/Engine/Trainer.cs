@@ -72,6 +72,11 @@ public sealed class Trainer(TrainOptions options, ILogger logger, Action<Trainin
             throw new InspectionInputException($"The run in '{options.Output}' trained classes {string.Join(", ", state.Names)}; the dataset has {string.Join(", ", dataset.Names)}.");
         }
 
+        if (options.Resume && state.Epoch + 1 >= options.Epochs)
+        {
+            throw new InspectionInputException($"The run in '{options.Output}' has finished its {state.Epoch + 1} epochs: nothing to resume. Train on from its weights in a new run (--weights {Path.Combine(weights, LastWeights)}) or resume with more --epochs.");
+        }
+
         if (!options.Resume)
         {
             RunArguments.Write(options, scale, Path.Combine(options.Output, "args.yaml"));
