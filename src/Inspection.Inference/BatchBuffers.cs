@@ -1,18 +1,22 @@
 using Inspection.Core;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Inspection.Inference;
 
 /// <summary>
-/// Everything one session call needs for a batch of a given size, allocated once and reused: the pinned input
-/// tensor, the output tensors, the threshold inputs, one letterbox preprocessor per image slot.
+/// Everything one session call needs for a batch of a given size, allocated once and reused: the input tensor (in
+/// the host memory the provider copies from fastest), the output tensors, the threshold inputs, one letterbox
+/// preprocessor per image slot.
 /// </summary>
 internal sealed class BatchBuffers : IDisposable
 {
     private readonly YoloModelDescription _model;
     private readonly NmsPlacement _nms;
-    private readonly int _plane;
-    private readonly float[] _input;
+    private readonly PreprocessPlacement _preprocess;
+    private readonly string _inputName;
+    private readonly int _slot;
+    private readonly OrtValue _input;
     private readonly LetterboxPreprocessor[] _preprocessors;
     private readonly Letterbox[] _letterboxes;
     private readonly ImageView[] _images;
@@ -29,16 +33,18 @@ internal sealed class BatchBuffers : IDisposable
     private long[] _counts = [];
     private int _imageCount;
 
-    public BatchBuffers(InferenceSession session, YoloModelDescription model, NmsPlacement nms, int batch, int maxDetections)
+    public BatchBuffers(InferenceSession session, YoloModelDescription model, EngineGraph graph, OrtAllocator host, int batch, int maxDetections)
     {
         _session = session;
         _binding = session.CreateIoBinding();
         _model = model;
-        _nms = nms;
+        (_nms, _preprocess) = (graph.Nms, graph.Preprocess);
         Batch = batch;
         var info = model.Info;
-        _plane = info.InputWidth * info.InputHeight;
-        _input = GC.AllocateUninitializedArray<float>(batch * 3 * _plane, pinned: true);
+        _slot = 3 * info.InputWidth * info.InputHeight;
+        (_inputName, _input) = _preprocess == PreprocessPlacement.InGraph
+            ? (PixelGraft.PixelsInput, OrtValue.CreateAllocatedTensorValue(host, TensorElementType.UInt8, [batch, info.InputHeight, info.InputWidth, 3]))
+            : (model.InputName, OrtValue.CreateAllocatedTensorValue(host, TensorElementType.Float, [batch, 3, info.InputHeight, info.InputWidth]));
         _preprocessors = Enumerable.Range(0, batch).Select(_ => new LetterboxPreprocessor()).ToArray();
         _letterboxes = new Letterbox[batch];
         _images = new ImageView[batch];
@@ -60,7 +66,7 @@ internal sealed class BatchBuffers : IDisposable
 
         MaxDetections = maxDetections;
         var info = _model.Info;
-        Bind(_model.InputName, _input, [Batch, 3, info.InputHeight, info.InputWidth], output: false);
+        _binding.BindInput(_inputName, _input);
         if (_nms == NmsPlacement.InGraph)
         {
             _output = GC.AllocateUninitializedArray<float>(Batch * maxDetections * 6, pinned: true);
@@ -99,7 +105,14 @@ internal sealed class BatchBuffers : IDisposable
         }
 
         // A fixed-batch model run with fewer images: the spare slots hold padding only.
-        _input.AsSpan(images.Length * 3 * _plane).Fill(114f / 255f);
+        if (_preprocess == PreprocessPlacement.InGraph)
+        {
+            _input.GetTensorMutableDataAsSpan<byte>()[(images.Length * _slot)..].Fill(LetterboxPreprocessor.PadValue);
+        }
+        else
+        {
+            _input.GetTensorMutableDataAsSpan<float>()[(images.Length * _slot)..].Fill(LetterboxPreprocessor.PadValue / 255f);
+        }
     }
 
     public void Run(DetectionThresholds thresholds)
@@ -144,6 +157,7 @@ internal sealed class BatchBuffers : IDisposable
     {
         _binding.Dispose();
         _bound.ForEach(v => v.Dispose());
+        _input.Dispose();
 
         foreach (var preprocessor in _preprocessors)
         {
@@ -171,12 +185,14 @@ internal sealed class BatchBuffers : IDisposable
     private void PrepareOne(int i)
     {
         var info = _model.Info;
-        _letterboxes[i] = _preprocessors[i].Run(_images[i], _input.AsSpan(i * 3 * _plane, 3 * _plane), info.InputWidth, info.InputHeight);
+        _letterboxes[i] = _preprocess == PreprocessPlacement.InGraph
+            ? _preprocessors[i].RunBytes(_images[i], _input.GetTensorMutableDataAsSpan<byte>().Slice(i * _slot, _slot), info.InputWidth, info.InputHeight)
+            : _preprocessors[i].Run(_images[i], _input.GetTensorMutableDataAsSpan<float>().Slice(i * _slot, _slot), info.InputWidth, info.InputHeight);
     }
 }
 
 /// <summary>Batch buffers by batch size, handed to one caller at a time.</summary>
-internal sealed class BatchBufferPool(InferenceSession session, YoloModelDescription model, NmsPlacement nms) : IDisposable
+internal sealed class BatchBufferPool(InferenceSession session, YoloModelDescription model, EngineGraph graph, OrtAllocator host) : IDisposable
 {
     private readonly Dictionary<int, Stack<BatchBuffers>> _free = [];
     private readonly List<BatchBuffers> _all = [];
@@ -194,13 +210,13 @@ internal sealed class BatchBufferPool(InferenceSession session, YoloModelDescrip
 
         if (buffers is null)
         {
-            buffers = new BatchBuffers(session, model, nms, batch, maxDetections);
+            buffers = new BatchBuffers(session, model, graph, host, batch, maxDetections);
             lock (_free)
             {
                 _all.Add(buffers);
             }
         }
-        else if (nms == NmsPlacement.InGraph && buffers.MaxDetections != maxDetections)
+        else if (graph.Nms == NmsPlacement.InGraph && buffers.MaxDetections != maxDetections)
         {
             buffers.AllocateOutputs(maxDetections);
         }

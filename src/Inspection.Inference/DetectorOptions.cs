@@ -20,13 +20,32 @@ public enum NmsPlacement
     Managed,
 }
 
+/// <summary>Where letterboxed pixels become the model's float input.</summary>
+public enum PreprocessPlacement
+{
+    /// <summary>In the model's graph: the host hands over bytes (the default; a quarter of the data to a GPU).</summary>
+    InGraph,
+
+    /// <summary>On the host, into the float tensor the model takes: the reference.</summary>
+    Managed,
+}
+
 public class DetectorOptions
 {
     /// <summary>Path of the ONNX model.</summary>
     public string ModelPath { get; set; } = string.Empty;
 
-    /// <summary>Providers to try, best first; the first one that loads runs the model.</summary>
-    public IList<ExecutionProvider> Providers { get; set; } = [ExecutionProvider.TensorRT, ExecutionProvider.Cuda, ExecutionProvider.Cpu];
+    /// <summary>Every provider, best first: what runs when none is configured.</summary>
+    public static readonly IReadOnlyList<ExecutionProvider> BestFirst = [ExecutionProvider.TensorRT, ExecutionProvider.Cuda, ExecutionProvider.Cpu];
+
+    /// <summary>
+    /// Providers to try, in order; the first one that loads runs the model. Empty by default, meaning
+    /// <see cref="BestFirst"/>: a list with defaults in it would have configured entries appended to it, not replace it.
+    /// </summary>
+    public IList<ExecutionProvider> Providers { get; set; } = [];
+
+    /// <summary>What is tried: the configured providers, or every provider best first.</summary>
+    public IReadOnlyList<ExecutionProvider> ProvidersToTry => Providers.Count > 0 ? [.. Providers.Distinct()] : BestFirst;
 
     /// <summary>GPU index for CUDA and TensorRT.</summary>
     public int DeviceId { get; set; }
@@ -42,15 +61,28 @@ public class DetectorOptions
 
     public NmsPlacement Nms { get; set; } = NmsPlacement.InGraph;
 
+    public PreprocessPlacement Preprocess { get; set; } = PreprocessPlacement.InGraph;
+
     /// <summary>Where TensorRT keeps built engines, so a restart does not rebuild them; null disables the cache.</summary>
     public string? TensorRtCacheDirectory { get; set; }
+
+    /// <summary>TensorRT builds FP16 kernels where they are faster (about twice on recent GPUs; scores move in the third decimal).</summary>
+    public bool TensorRtFp16 { get; set; }
+
+    /// <summary>
+    /// The largest batch a dynamic-batch model is run with: TensorRT's optimisation profile covers 1 to this, tuned
+    /// for this (the size batches have when the detector is busy), and warming up runs every size up to it. The
+    /// worker sets it from Batching:MaxBatchSize.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 256)]
+    public int MaxBatchSize { get; set; } = 8;
 
     /// <summary>Providers and GPU for a <c>--device</c> choice: a named device is that provider alone, auto tries the best first.</summary>
     public DetectorOptions On(DeviceChoice device)
     {
         Providers = device.Kind switch
         {
-            DeviceKind.Auto => [ExecutionProvider.TensorRT, ExecutionProvider.Cuda, ExecutionProvider.Cpu],
+            DeviceKind.Auto => [.. BestFirst],
             DeviceKind.Cpu => [ExecutionProvider.Cpu],
             DeviceKind.Cuda => [ExecutionProvider.Cuda],
             _ => [ExecutionProvider.TensorRT],

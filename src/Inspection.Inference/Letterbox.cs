@@ -32,46 +32,75 @@ public readonly record struct Letterbox(int SourceWidth, int SourceHeight, int T
 }
 
 /// <summary>
-/// Letterboxes one image into one slot of an NCHW float tensor: resize with OpenCV's INTER_LINEAR, pad 114,
-/// BGR to RGB, divide by 255. Gray images fill all three planes; BGRA drops alpha. Holds one reusable resize
-/// buffer, so a preprocessor serves one thread at a time.
+/// Letterboxes one image into one slot of a model input: resize with OpenCV's INTER_LINEAR and pad 114, either
+/// into bytes as decoded (HWC, BGR: the graph converts them, see <see cref="PixelGraft"/>) or into the NCHW float
+/// tensor the model takes (RGB, divided by 255: the reference). Gray images fill all three channels; BGRA drops
+/// alpha. Holds one reusable resize buffer, so a preprocessor serves one thread at a time.
 /// </summary>
 public sealed class LetterboxPreprocessor : IDisposable
 {
-    private const byte PadValue = 114;
+    public const byte PadValue = 114;
 
     // x / 255f for every byte, so the division matches Ultralytics' float32 `im /= 255` exactly.
     private static readonly float[] ByteToUnit = Enumerable.Range(0, 256).Select(i => i / 255f).ToArray();
 
     private readonly Mat _resized = new();
 
+    /// <summary>Fills <paramref name="hwc"/> (height x width x 3 bytes, BGR) from <paramref name="image"/>.</summary>
+    public unsafe Letterbox RunBytes(in ImageView image, Span<byte> hwc, int width, int height)
+    {
+        var box = new Letterbox(image.Width, image.Height, width, height);
+        Require(hwc.Length, 3 * width * height, width, height, "bytes");
+        using var pin = image.Pixels.Pin();
+        var (resized, stride) = Resize(image, box, (byte*)pin.Pointer);
+        var pixels = (byte*)resized;
+        var (left, top, w, h) = (box.PadLeft, box.PadTop, box.ResizedWidth, box.ResizedHeight);
+        var row = 3 * width;
+        hwc[..(top * row)].Fill(PadValue);
+        hwc[((top + h) * row)..(height * row)].Fill(PadValue);
+        for (var y = 0; y < h; y++)
+        {
+            var line = hwc.Slice((top + y) * row, row);
+            line[..(3 * left)].Fill(PadValue);
+            line[(3 * (left + w))..].Fill(PadValue);
+            var target = line.Slice(3 * left, 3 * w);
+            var source = pixels + ((long)y * stride);
+            switch (image.Channels)
+            {
+                case 3:
+                    new ReadOnlySpan<byte>(source, 3 * w).CopyTo(target);
+                    break;
+                case 1:
+                    for (var x = 0; x < w; x++)
+                    {
+                        target[3 * x] = target[(3 * x) + 1] = target[(3 * x) + 2] = source[x];
+                    }
+
+                    break;
+                default:
+                    for (var x = 0; x < w; x++)
+                    {
+                        target[3 * x] = source[4 * x];
+                        target[(3 * x) + 1] = source[(4 * x) + 1];
+                        target[(3 * x) + 2] = source[(4 * x) + 2];
+                    }
+
+                    break;
+            }
+        }
+
+        return box;
+    }
+
     /// <summary>Fills <paramref name="chw"/> (3 x height x width floats) from <paramref name="image"/>.</summary>
     public unsafe Letterbox Run(in ImageView image, Span<float> chw, int width, int height)
     {
         var box = new Letterbox(image.Width, image.Height, width, height);
         var plane = width * height;
-        if (chw.Length < 3 * plane)
-        {
-            throw new ArgumentException($"The tensor slot holds {chw.Length} floats; a {width}x{height} image needs {3 * plane}.", nameof(chw));
-        }
-
+        Require(chw.Length, 3 * plane, width, height, "floats");
         using var pin = image.Pixels.Pin();
-        var type = MatType.CV_8UC(image.Channels);
-        byte* pixels;
-        int stride;
-        if (box.ResizedWidth == image.Width && box.ResizedHeight == image.Height)
-        {
-            pixels = (byte*)pin.Pointer;
-            stride = image.Stride;
-        }
-        else
-        {
-            using var source = Mat.FromPixelData(image.Height, image.Width, type, (IntPtr)pin.Pointer, image.Stride);
-            Cv2.Resize(source, _resized, new Size(box.ResizedWidth, box.ResizedHeight), 0, 0, InterpolationFlags.Linear);
-            pixels = (byte*)_resized.Data;
-            stride = (int)_resized.Step();
-        }
-
+        var (resized, stride) = Resize(image, box, (byte*)pin.Pointer);
+        var pixels = (byte*)resized;
         var pad = ByteToUnit[PadValue];
         var red = chw[..plane];
         var green = chw.Slice(plane, plane);
@@ -85,6 +114,26 @@ public sealed class LetterboxPreprocessor : IDisposable
 
     public void Dispose() => _resized.Dispose();
 
+    private static void Require(int length, int needed, int width, int height, string unit)
+    {
+        if (length < needed)
+        {
+            throw new ArgumentException($"The tensor slot holds {length} {unit}; a {width}x{height} image needs {needed}.");
+        }
+    }
+
+    /// <summary>The image at the letterbox's size: the pinned pixels themselves when no resize is needed.</summary>
+    private unsafe (IntPtr Pixels, int Stride) Resize(in ImageView image, in Letterbox box, byte* pinned)
+    {
+        if (box.ResizedWidth == image.Width && box.ResizedHeight == image.Height)
+        {
+            return ((IntPtr)pinned, image.Stride);
+        }
+
+        using var source = Mat.FromPixelData(image.Height, image.Width, MatType.CV_8UC(image.Channels), (IntPtr)pinned, image.Stride);
+        Cv2.Resize(source, _resized, new Size(box.ResizedWidth, box.ResizedHeight), 0, 0, InterpolationFlags.Linear);
+        return (_resized.Data, (int)_resized.Step());
+    }
     private static void FillPadding(Span<float> plane, in Letterbox box, int width, int height, float value)
     {
         var (left, top, w, h) = (box.PadLeft, box.PadTop, box.ResizedWidth, box.ResizedHeight);

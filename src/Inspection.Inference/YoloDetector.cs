@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Google.Protobuf;
 using Inspection.Core;
 using Inspection.Onnx;
@@ -17,15 +18,20 @@ public sealed class YoloDetector : IDetector
 {
     private readonly InferenceSession _session;
     private readonly YoloModelDescription _description;
+    private readonly HostMemory _host;
     private readonly BatchBufferPool _pool;
+    private readonly int _maxBatch;
 
-    private YoloDetector(InferenceSession session, YoloModelDescription description, ExecutionProvider provider, NmsPlacement nms)
+    private YoloDetector(InferenceSession session, YoloModelDescription description, ExecutionProvider provider, EngineGraph graph, HostMemory host, int maxBatch)
     {
+        _maxBatch = maxBatch;
         _session = session;
         _description = description;
         Provider = provider;
-        Nms = nms;
-        _pool = new BatchBufferPool(session, description, nms);
+        Nms = graph.Nms;
+        Preprocess = graph.Preprocess;
+        _host = host;
+        _pool = new BatchBufferPool(session, description, graph, host.Allocator);
     }
 
     public ModelInfo Model => _description.Info;
@@ -33,6 +39,8 @@ public sealed class YoloDetector : IDetector
     public ExecutionProvider Provider { get; }
 
     public NmsPlacement Nms { get; }
+
+    public PreprocessPlacement Preprocess { get; }
 
     /// <summary>Images per session call: the model's fixed batch, or as many as the caller passes when it is dynamic.</summary>
     public int? FixedBatch => _description.Info.FixedBatch;
@@ -52,7 +60,15 @@ public sealed class YoloDetector : IDetector
             }
         }
 
-        AcceptFloatInput(proto, description);
+        if (options.Preprocess == PreprocessPlacement.InGraph)
+        {
+            PixelGraft.Apply(proto, description);
+        }
+        else
+        {
+            AcceptFloatInput(proto, description);
+        }
+
         if (nms == NmsPlacement.InGraph)
         {
             NmsGraft.Apply(proto, description);
@@ -62,17 +78,26 @@ public sealed class YoloDetector : IDetector
             RenameAndCast(proto.Graph.Output[0], proto, DataType.Float, producerSide: true);
         }
 
-        var (session, provider) = SessionFactory.Create(proto.ToByteArray(), options.ModelPath, options, logger);
+        var bytes = proto.ToByteArray();
         var info = description.Info;
+        var profile = new TensorRtProfile(
+            options.Preprocess == PreprocessPlacement.InGraph ? PixelGraft.PixelsInput : description.InputName,
+            options.Preprocess == PreprocessPlacement.InGraph ? [info.InputHeight, info.InputWidth, 3] : [3, info.InputHeight, info.InputWidth],
+            Dynamic: info.FixedBatch is null,
+            OptimalBatch: options.MaxBatchSize,
+            MaxBatch: options.MaxBatchSize,
+            ModelHash: Convert.ToHexStringLower(SHA256.HashData(bytes))[..16]);
+        var (session, provider) = SessionFactory.Create(bytes, options.ModelPath, options, profile, logger);
+        var host = new HostMemory(session, provider, options.DeviceId);
         logger.LogInformation(
-            "Loaded {Model} ({Layout}, {Classes} classes, input {Width}x{Height}, batch {Batch}) on {Provider}, NMS {Nms}.",
-            info.Name, info.Layout, info.Names.Count, info.InputWidth, info.InputHeight, info.FixedBatch?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "dynamic", provider, nms);
+            "Loaded {Model} ({Layout}, {Classes} classes, input {Width}x{Height}, batch {Batch}) on {Provider}, NMS {Nms}, pixels converted {Preprocess} from {Memory} host memory.",
+            info.Name, info.Layout, info.Names.Count, info.InputWidth, info.InputHeight, info.FixedBatch?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "dynamic", provider, nms, options.Preprocess, host.Kind);
         if (info.FixedBatch is { } fixedBatch)
         {
             logger.LogInformation("Model {Model} has a fixed batch of {Batch}: larger batches run {Batch} images per session call.", info.Name, fixedBatch, fixedBatch);
         }
 
-        return new YoloDetector(session, description, provider, nms);
+        return new YoloDetector(session, description, provider, new EngineGraph(nms, options.Preprocess), host, options.MaxBatchSize);
     }
 
     /// <summary>Detects objects in one image; allocates its result list (use the batch overload on hot paths).</summary>
@@ -109,14 +134,39 @@ public sealed class YoloDetector : IDetector
         }
     }
 
+    /// <summary>
+    /// Runs the model once at every batch size it will be given (its fixed batch, or 1 to the configured maximum) on a
+    /// blank frame, so that nothing is built or tuned on the line: TensorRT engines and kernels, CUDA kernels, the
+    /// batch buffers. Returns each size's time.
+    /// </summary>
+    public IReadOnlyList<(int Batch, TimeSpan Time)> WarmUp()
+    {
+        var info = Model;
+        var blank = new byte[info.InputWidth * info.InputHeight * 3];
+        blank.AsSpan().Fill(LetterboxPreprocessor.PadValue);
+        var sizes = FixedBatch is { } fixedBatch ? [fixedBatch] : Enumerable.Range(1, _maxBatch).ToArray();
+        var images = Enumerable.Repeat(new ImageView(blank, info.InputWidth, info.InputHeight, 3), sizes.Max()).ToArray();
+        var results = images.Select(_ => new List<Detection>()).ToArray();
+        var times = new List<(int, TimeSpan)>(sizes.Length);
+        foreach (var size in sizes)
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            Detect(images.AsSpan(0, size), results.AsSpan(0, size), DetectionThresholds.Default);
+            times.Add((size, System.Diagnostics.Stopwatch.GetElapsedTime(started)));
+        }
+
+        return times;
+    }
+
     public ValueTask DisposeAsync()
     {
         _pool.Dispose();
+        _host.Dispose();
         _session.Dispose();
         return ValueTask.CompletedTask;
     }
 
-    // A float16 model gets a float32 input and a Cast, so callers always feed float32.
+    // A float16 model gets a float32 input and a Cast, so the managed preprocessing always feeds float32.
     private static void AcceptFloatInput(ModelProto proto, YoloModelDescription description)
     {
         if (description.InputType == DataType.Float16)

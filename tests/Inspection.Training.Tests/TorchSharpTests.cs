@@ -1,3 +1,4 @@
+using Inspection.TestSupport;
 using Inspection.Training;
 using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
@@ -12,7 +13,7 @@ public sealed class TorchSharpTests
     public void A_small_network_trains_on_the_cpu_and_its_loss_falls()
     {
         var device = TrainingDevice.Resolve("auto", NullLogger.Instance);
-        Assert.Equal(DeviceType.CPU, device.type); // no CUDA here; the same code runs on cuda where there is one
+        Assert.True(device.type == (CudaHost ? DeviceType.CUDA : DeviceType.CPU), $"auto chose {device.type} on a host with {GpuHost.Describe()} and {(CudaBuild ? "a CUDA" : "the CPU")} build of libtorch");
         random.manual_seed(0);
         using var model = nn.Sequential(nn.Conv2d(3, 8, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 1)).to(device);
         using var optimizer = optim.SGD(model.parameters(), 0.05);
@@ -34,11 +35,24 @@ public sealed class TorchSharpTests
         Assert.True(losses[^1] < losses[0] * 0.5, $"loss went from {losses[0]} to {losses[^1]}");
     }
 
-    [SkippableFact]
-    public void Asking_for_cuda_without_it_is_a_clear_error()
+    [Fact]
+    public void Cuda_trains_where_the_host_has_it_and_is_a_clear_error_where_not()
     {
-        Skip.If(cuda.is_available(), "this host has CUDA");
-        var e = Assert.Throws<Core.InspectionInputException>(() => TrainingDevice.Resolve("cuda", NullLogger.Instance));
-        Assert.Contains("--device cpu or auto", e.Message);
+        if (!CudaHost)
+        {
+            var e = Assert.Throws<Core.InspectionInputException>(() => TrainingDevice.Resolve("cuda", NullLogger.Instance));
+            Assert.Contains("--device cpu or auto", e.Message);
+            return;
+        }
+
+        var device = TrainingDevice.Resolve("cuda:0", NullLogger.Instance);
+        using var layer = nn.Conv2d(3, 4, 3).to(device);
+        using var output = layer.forward(randn(2, 3, 16, 16, device: device));
+        Assert.Equal(DeviceType.CUDA, output.device_type);
     }
+
+    /// <summary>libtorch's CUDA build (-p:LibTorch=cuda) is beside the tests: it brings its own CUDA, so a GPU and its driver suffice.</summary>
+    private static bool CudaBuild => File.Exists(Path.Combine(AppContext.BaseDirectory, "libtorch_cuda.so"));
+
+    private static bool CudaHost => CudaBuild && GpuHost.HasGpu;
 }

@@ -26,19 +26,56 @@ public sealed class BatcherTests
     public async Task A_batch_that_cannot_fill_goes_after_the_maximum_wait()
     {
         var camera = Camera("only", 1, complete: false);
-        var pool = new BatchPool(2, 8);
-        var output = Channel.CreateUnbounded<Batch>();
-        var batcher = new FrameBatcher([camera.Reader], pool, TimeSpan.FromMilliseconds(50));
-        var run = batcher.RunAsync(output.Writer);
+        var batcher = new FrameBatcher([new(camera.Reader)], new BatchPool(1, 8), TimeSpan.FromMilliseconds(50));
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var batch = await output.Reader.ReadAsync(timeout.Token);
-        Assert.Equal(1, batch.Count); // sent alone, not held for seven more frames
+        var batch = await batcher.NextAsync().AsTask().WaitAsync(timeout.Token);
+        Assert.Equal(1, batch!.Count); // sent alone, not held for seven more frames
 
+        var next = batcher.NextAsync().AsTask();
         camera.Writer.Complete();
         batcher.Notify(); // as a camera does when it finishes: an idle batcher sleeps until told
-        await run.WaitAsync(timeout.Token);
-        Assert.False(await output.Reader.WaitToReadAsync(timeout.Token));
+        Assert.Null(await next.WaitAsync(timeout.Token));
+    }
+
+    [Fact]
+    public async Task A_batch_forms_when_asked_so_it_holds_the_frames_the_cameras_kept_meanwhile()
+    {
+        // A live camera's buffer keeps its newest two frames (DropOldest) while the detector is busy with another batch.
+        var camera = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(2) { FullMode = BoundedChannelFullMode.DropOldest });
+        var batcher = new FrameBatcher([new(camera.Reader, Live: true)], new BatchPool(1, 8), TimeSpan.Zero);
+        for (var i = 1; i <= 10; i++)
+        {
+            camera.Writer.TryWrite(new WorkItem(NewFrame("live", i, Stopwatch.GetTimestamp()), null));
+        }
+
+        var batch = await batcher.NextAsync();
+        Assert.Equal([9, 10], batch!.Items.Take(batch.Count).Select(i => i.Frame.Sequence));
+    }
+
+    [Fact]
+    public async Task Live_frames_older_than_the_maximum_age_are_dropped_before_inference_but_never_triggered_ones_or_DeliverAll_cameras()
+    {
+        var old = Stopwatch.GetTimestamp() - (2 * Stopwatch.Frequency); // captured two seconds ago
+        var live = Channel.CreateUnbounded<WorkItem>();
+        var files = Channel.CreateUnbounded<WorkItem>();
+        live.Writer.TryWrite(new WorkItem(NewFrame("live", 1, old), null));
+        live.Writer.TryWrite(new WorkItem(NewFrame("live", 2, old), new Control.PendingTrigger { CameraId = "live", PartId = "p1", Time = DateTimeOffset.UtcNow }));
+        live.Writer.TryWrite(new WorkItem(NewFrame("live", 3, Stopwatch.GetTimestamp()), null));
+        files.Writer.TryWrite(new WorkItem(NewFrame("file", 1, old), null));
+        live.Writer.Complete();
+        files.Writer.Complete();
+        var stale = new List<WorkItem>();
+        var batcher = new FrameBatcher([new(live.Reader, Live: true, Stale: stale.Add), new(files.Reader)], new BatchPool(1, 8), TimeSpan.Zero, TimeSpan.FromSeconds(1));
+
+        var inspected = new List<string>();
+        while (await batcher.NextAsync() is { } batch)
+        {
+            inspected.AddRange(batch.Items.Take(batch.Count).Select(i => $"{i.Frame.CameraId}:{i.Frame.Sequence}"));
+        }
+
+        Assert.Equal(["live:1"], stale.Select(i => $"{i.Frame.CameraId}:{i.Frame.Sequence}"));
+        Assert.Equal(["file:1", "live:2", "live:3"], inspected.Order());
     }
 
     [Fact]
@@ -57,9 +94,7 @@ public sealed class BatcherTests
         var channel = Channel.CreateUnbounded<WorkItem>();
         for (var i = 1; i <= frames; i++)
         {
-            var frame = new Frame();
-            frame.Stamp(id, i, new ImageView(new byte[12], 2, 2, 3), Stopwatch.GetTimestamp(), DateTimeOffset.UtcNow);
-            channel.Writer.TryWrite(new WorkItem(frame, null));
+            channel.Writer.TryWrite(new WorkItem(NewFrame(id, i, Stopwatch.GetTimestamp()), null));
         }
 
         if (complete)
@@ -70,20 +105,24 @@ public sealed class BatcherTests
         return channel;
     }
 
+    private static Frame NewFrame(string camera, long sequence, long captured)
+    {
+        var frame = new Frame();
+        frame.Stamp(camera, sequence, new ImageView(new byte[12], 2, 2, 3), captured, DateTimeOffset.UtcNow);
+        return frame;
+    }
+
     private static async Task<List<List<string>>> RunAsync(Channel<WorkItem>[] cameras, int maxBatch, TimeSpan maxWait, bool sequences = false)
     {
-        var pool = new BatchPool(2, maxBatch);
-        var output = Channel.CreateBounded<Batch>(1);
-        var batcher = new FrameBatcher([.. cameras.Select(c => c.Reader)], pool, maxWait);
-        var run = batcher.RunAsync(output.Writer);
+        var pool = new BatchPool(1, maxBatch);
+        var batcher = new FrameBatcher([.. cameras.Select(c => new FrameBatcher.Input(c.Reader))], pool, maxWait);
         var batches = new List<List<string>>();
-        await foreach (var batch in output.Reader.ReadAllAsync())
+        while (await batcher.NextAsync() is { } batch)
         {
             batches.Add([.. batch.Items.Take(batch.Count).Select(i => sequences ? $"{i.Frame.CameraId}:{i.Frame.Sequence}" : i.Frame.CameraId)]);
             pool.Return(batch);
         }
 
-        await run;
         return batches;
     }
 }

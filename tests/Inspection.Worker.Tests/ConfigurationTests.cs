@@ -43,6 +43,17 @@ public sealed partial class ConfigurationTests
     }
 
     [Fact]
+    public void Configured_providers_replace_the_default_list_and_the_device_setting_picks_them()
+    {
+        var (cpuOnly, problems) = WorkerConfiguration.Read(Configuration(new() { ["Inspection:Model:Providers:0"] = "Cpu" }));
+        Assert.Empty(problems);
+        Assert.Equal([Inference.ExecutionProvider.Cpu], cpuOnly.Model.Providers); // not appended to TensorRT, Cuda, Cpu
+
+        var (defaults, _) = WorkerConfiguration.Read(Configuration([]));
+        Assert.Equal([Inference.ExecutionProvider.TensorRT, Inference.ExecutionProvider.Cuda, Inference.ExecutionProvider.Cpu], defaults.Model.ProvidersToTry);
+    }
+
+    [Fact]
     public void A_configuration_with_five_mistakes_stops_the_worker_with_all_five_and_no_stack_trace()
     {
         using var folder = new TempFolder();

@@ -77,8 +77,16 @@ public sealed class HotSwapTests
         Assert.Equal(1, Metric(worker, "inspection_shadow_detection_agreement{candidate=\"crack 2\"}"));
 
         // Promote, then roll back: results name the version that made them.
+        var beforePromotion = worker.Lines.Count;
         Assert.True((await CommandTests.CommandAsync(client, "inspection/site/line/cmd/promote", "{\"version\": 2}")).GetProperty("ok").GetBoolean());
         await PipelineTests.Until(() => PublishedResultsOf(client).Any(v => v == "2"), "results from version 2", worker);
+
+        // Version 2 ran at every batch size the batcher can form (1 to 8) before it went live.
+        var lines = worker.Lines.Skip(beforePromotion).ToList();
+        var warmed = lines.FindIndex(l => l.Contains("Model crack 2 warmed up at batch sizes 1,2,3,4,5,6,7,8 on Cpu", StringComparison.Ordinal));
+        var live = lines.FindIndex(l => l.Contains("Model crack version 2 swapped", StringComparison.Ordinal));
+        Assert.True(warmed >= 0 && warmed < live, string.Join("\n", lines));
+        Assert.All(Enumerable.Range(1, 8), b => Assert.True(Metric(worker, $"inspection_model_warmup_seconds{{batch=\"{b}\"}}") > 0, $"batch {b}"));
         Assert.Equal(2, registry.Pointer("crack")!.Version);
         Assert.True((await CommandTests.CommandAsync(client, "inspection/site/line/cmd/rollback", "{}")).GetProperty("ok").GetBoolean());
         var afterRollback = PublishedResultsOf(client).Count;

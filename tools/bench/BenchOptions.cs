@@ -1,4 +1,6 @@
 using System.Globalization;
+using Inspection.Core;
+using Inspection.Inference;
 
 namespace Inspection.Bench;
 
@@ -22,6 +24,26 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
         return Environment.CurrentDirectory;
     }
 
+    /// <summary>
+    /// Where every benchmark runs its detectors, workers and training (--device: auto, cpu, 0, cuda[:N],
+    /// tensorrt[:N]; cpu unless given, the machines these figures come from), and --fp16 true for TensorRT.
+    /// </summary>
+    public static DeviceChoice Device { get; private set; } = DeviceChoice.Parse("cpu");
+
+    public static bool Fp16 { get; private set; }
+
+    /// <summary>The detector's options for <paramref name="model"/> on the chosen device.</summary>
+    public static DetectorOptions Detector(string model) => new DetectorOptions { ModelPath = model, TensorRtFp16 = Fp16 }.On(Device);
+
+    /// <summary>The worker's configuration for the chosen device.</summary>
+    public static IEnumerable<string> WorkerDevice()
+    {
+        var detector = Detector(string.Empty);
+        return detector.Providers.Select((p, i) => $"--Inspection:Model:Providers:{i}={p}")
+            .Append($"--Inspection:Model:DeviceId={detector.DeviceId}")
+            .Append($"--Inspection:Model:TensorRtFp16={Fp16}");
+    }
+
     public static BenchOptions Parse(string[] args)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -30,7 +52,10 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
             values[args[i].TrimStart('-')] = args[i + 1];
         }
 
-        return new BenchOptions(values);
+        var options = new BenchOptions(values);
+        Device = DeviceChoice.Parse(options.Get("device", "cpu"));
+        Fp16 = bool.Parse(options.Get("fp16", "false"));
+        return options;
     }
 
     public string Get(string name, string fallback) => Values.GetValueOrDefault(name, fallback);

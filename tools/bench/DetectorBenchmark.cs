@@ -36,7 +36,7 @@ internal static class DetectorBenchmark
             throw new InspectionInputException($"Cannot read the benchmark images: {string.Join(", ", imagePaths)}.");
         }
 
-        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = model, Providers = [ExecutionProvider.Cpu] });
+        await using var detector = YoloDetector.Open(BenchOptions.Detector(model));
         var info = detector.Model;
         var rawBatch = info.FixedBatch ?? 1;
         Measure.Progress($"{info.Name}: {info.Layout}, input {info.InputWidth}x{info.InputHeight}, batch {info.FixedBatch?.ToString(CultureInfo.InvariantCulture) ?? "dynamic"}; {rounds} rounds of {seconds} s per setting");
@@ -65,8 +65,10 @@ internal static class DetectorBenchmark
         var endToEnd = batches.ToDictionary(b => b, _ => new List<double>());
         var ratios = batches.ToDictionary(b => b, _ => new List<double>());
         var letterbox = new List<double>();
+        var letterboxBytes = new List<double>();
         using var preprocessor = new LetterboxPreprocessor();
         var tensor = new float[3 * info.InputWidth * info.InputHeight];
+        var pixels = new byte[3 * info.InputWidth * info.InputHeight];
         var next = 0;
         for (var round = 1; round <= rounds; round++)
         {
@@ -82,10 +84,11 @@ internal static class DetectorBenchmark
             }
 
             letterbox.Add(Measure.ImagesPerSecond(() => preprocessor.Run(MatImage.View(mats[next++ % mats.Length]), tensor, info.InputWidth, info.InputHeight), 1, seconds / 2));
+            letterboxBytes.Add(Measure.ImagesPerSecond(() => preprocessor.RunBytes(MatImage.View(mats[next++ % mats.Length]), pixels, info.InputWidth, info.InputHeight), 1, seconds / 2));
             Measure.Progress($"engine round {round}/{rounds}: {string.Join(", ", batches.Select(b => $"batch {b} {endToEnd[b][^1]:0.0} img/s (ratio {ratios[b][^1]:0.00})"))}");
         }
 
-        Console.WriteLine($"Machine: {Measure.Machine()}; ONNX Runtime {OrtEnv.Instance().GetVersionString()}, CPU provider.");
+        Console.WriteLine($"Machine: {Measure.Machine()}; ONNX Runtime {OrtEnv.Instance().GetVersionString()}, engine on {detector.Provider}{(BenchOptions.Fp16 ? " FP16" : string.Empty)}, raw session on the same device.");
         Console.WriteLine($"Model: `{Path.GetFileName(model)}` ({info.Layout}, {info.InputWidth}x{info.InputHeight}, batch {info.FixedBatch?.ToString(CultureInfo.InvariantCulture) ?? "dynamic"}); images: {string.Join(", ", imagePaths.Select(Path.GetFileName))}; medians of {rounds} rounds of {seconds} s.");
         Console.WriteLine();
         Console.WriteLine("| raw session, pre-filled tensor | images/s |");
@@ -109,9 +112,9 @@ internal static class DetectorBenchmark
             bound.Dispose();
         }
 
-        var letterboxMedian = Measure.Median(letterbox);
+        var (floats, bytes) = (Measure.Median(letterbox), Measure.Median(letterboxBytes));
         Console.WriteLine();
-        Console.WriteLine($"Letterbox alone, one thread: {letterboxMedian:0} images/s ({1000 / letterboxMedian:0.00} ms per image).");
+        Console.WriteLine($"Letterbox alone, one thread: into bytes (the engine's default; the graph converts) {bytes:0} images/s ({1000 / bytes:0.00} ms per image), into floats (the reference) {floats:0} images/s ({1000 / floats:0.00} ms); bytes / floats {bytes / floats:0.00}.");
         foreach (var m in mats)
         {
             m.Dispose();
@@ -128,6 +131,7 @@ internal static class DetectorBenchmark
         {
             var plane = info.InputWidth * info.InputHeight;
             var input = new float[batch * 3 * plane];
+            var inputName = YoloModelReader.Describe(Onnx.OnnxModelFile.Load(model), model).InputName;
             using (var preprocessor = new LetterboxPreprocessor())
             {
                 for (var i = 0; i < batch; i++)
@@ -144,10 +148,11 @@ internal static class DetectorBenchmark
                     sessionOptions.IntraOpNumThreads = t;
                 }
 
+                AppendDevice(sessionOptions, inputName, info, batch);
                 var session = new InferenceSession(model, sessionOptions);
                 var binding = session.CreateIoBinding();
                 var inputValue = OrtValue.CreateTensorValueFromMemory(input, [batch, 3, info.InputHeight, info.InputWidth]);
-                binding.BindInput(session.InputMetadata.Keys.First(), inputValue);
+                binding.BindInput(inputName, inputValue);
                 binding.BindOutputToDevice(session.OutputMetadata.Keys.First(), OrtMemoryInfo.DefaultInstance);
                 var runOptions = new RunOptions();
                 _owned.AddRange([sessionOptions, session, binding, inputValue, runOptions]);
@@ -156,6 +161,31 @@ internal static class DetectorBenchmark
         }
 
         public Action Step(int index) => _steps[index];
+
+        /// <summary>The raw session on the benchmark's device, as the engine runs there: TensorRT with a profile for this batch.</summary>
+        private static void AppendDevice(SessionOptions sessionOptions, string input, ModelInfo info, int batch)
+        {
+            var device = BenchOptions.Device;
+            if (device.Kind == DeviceKind.TensorRt)
+            {
+                using var trt = new OrtTensorRTProviderOptions();
+                var shape = $"{input}:{batch}x3x{info.InputHeight}x{info.InputWidth}";
+                trt.UpdateOptions(new Dictionary<string, string>
+                {
+                    ["device_id"] = device.Id.ToString(CultureInfo.InvariantCulture),
+                    ["trt_fp16_enable"] = BenchOptions.Fp16 ? "1" : "0",
+                    ["trt_profile_min_shapes"] = shape,
+                    ["trt_profile_opt_shapes"] = shape,
+                    ["trt_profile_max_shapes"] = shape,
+                });
+                sessionOptions.AppendExecutionProvider_Tensorrt(trt);
+            }
+
+            if (device.Kind is DeviceKind.TensorRt or DeviceKind.Cuda)
+            {
+                sessionOptions.AppendExecutionProvider_CUDA(device.Id);
+            }
+        }
 
         public void Dispose()
         {

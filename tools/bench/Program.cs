@@ -1,10 +1,12 @@
 using Inspection.Bench;
 
+// Every benchmark takes --device auto|cpu|0|cuda[:N]|tensorrt[:N] (cpu by default) and --fp16 true (TensorRT).
 // Usage: inspection-bench detector [--model M | --fresh n|s] [--images A,B,...] [--batches 1,4,8] [--rounds 5] [--seconds 2]
 //        inspection-bench sources [--video V] [--streams 1,2,4] [--rounds 3]
 //        inspection-bench mqtt [--messages 20000] [--rounds 3]
 //        inspection-bench training [--data D] [--imgsz 320] [--batch 16] [--epochs 2] [--rounds 3]
 //        inspection-bench worker [--streams 1,3] [--frames 200] [--batch 8] [--rounds 3] [--live-seconds 20]
+//        inspection-bench latency [--loads 0.5,0.8,0.95,1.2] [--seconds 20] [--batch 8]
 //        inspection-bench swap [--swaps 6]
 //        inspection-bench soak [--cameras 8] [--fps 25] [--minutes 10]
 //        inspection-bench sinks [--sources 3] [--frames 200] [--batch 8] [--messages 20000] [--rounds 3]
@@ -29,6 +31,9 @@ switch (command)
     case "worker":
         await WorkerBenchmark.RunAsync(options);
         return 0;
+    case "latency":
+        await LatencyBenchmark.RunAsync(options);
+        return 0;
     case "swap":
         await SwapBenchmark.RunAsync(options);
         return 0;
@@ -45,6 +50,6 @@ switch (command)
         await WebBenchmark.RunAsync(options);
         return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, swap, sinks, soak, integrity, web.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, latency, swap, sinks, soak, integrity, web.");
         return 2;
 }

@@ -44,7 +44,7 @@ internal static class SwapBenchmark
             var brokerPort = Measure.FreePort();
             string[] args =
             [
-                $"--Inspection:Model:Registry={registry.Root}", "--Inspection:Model:Name=bench", "--Inspection:Model:Providers:0=Cpu",
+                $"--Inspection:Model:Registry={registry.Root}", "--Inspection:Model:Name=bench", .. BenchOptions.WorkerDevice(),
                 $"--Inspection:Model:PublicKeyFile={keys.PublicKeyPath}", "--Inspection:Model:HeartbeatInterval=00:00:00",
                 "--Inspection:Model:RegistryPollInterval=00:00:00.100", $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort}",
                 $"--Inspection:Mqtt:Queue:Directory={Path.Combine(root, "queue")}", "--Inspection:Evidence:Enabled=false",
@@ -105,7 +105,7 @@ internal static class SwapBenchmark
     private static async Task<List<(string, IReadOnlyList<GoldenDetection>)>> GoldenAsync(string model)
     {
         var pictures = Directory.GetFiles(Path.Combine(BenchOptions.RepositoryRoot(), "models/workpiece-crack/demo"), "*.jpg").Order(StringComparer.Ordinal).Take(2);
-        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = model, Providers = [ExecutionProvider.Cpu] });
+        await using var detector = YoloDetector.Open(BenchOptions.Detector(model));
         return [.. pictures.Select(p => (p, GoldenCheck.Detect(detector, p)))];
     }
 

@@ -1,6 +1,7 @@
 using Inspection.Core;
 using Inspection.Datasets;
 using Inspection.Inference;
+using Inspection.Training;
 using Inspection.Training.Data;
 using Inspection.Training.Engine;
 using Inspection.Training.Export;
@@ -42,8 +43,9 @@ internal static class TrainingBenchmark
         {
             var bound = RawSteps(dataset.Names.Count, size, batch, steps: (images / batch) * epochs);
             var output = Directory.CreateTempSubdirectory("inspection-bench-train").FullName;
-            var disk = TrainerRate(new TrainOptions { Data = data, Output = Path.Combine(output, "disk"), Epochs = epochs, ImageSize = size, Batch = batch, CloseMosaic = 0 });
-            var ram = TrainerRate(new TrainOptions { Data = data, Output = Path.Combine(output, "ram"), Epochs = epochs, ImageSize = size, Batch = batch, CloseMosaic = 0, CacheImages = true });
+            var device = BenchOptions.Device.ToString();
+            var disk = TrainerRate(new TrainOptions { Data = data, Output = Path.Combine(output, "disk"), Epochs = epochs, ImageSize = size, Batch = batch, CloseMosaic = 0, Device = device });
+            var ram = TrainerRate(new TrainOptions { Data = data, Output = Path.Combine(output, "ram"), Epochs = epochs, ImageSize = size, Batch = batch, CloseMosaic = 0, CacheImages = true, Device = device });
             var (val, detect) = await ValAgainstDetectAsync(Path.Combine(output, "ram"), dataset.Splits["val"], size, batch);
             Directory.Delete(output, recursive: true);
             raw.Add(bound);
@@ -54,7 +56,7 @@ internal static class TrainingBenchmark
             Measure.Progress($"round {round}/{rounds}: raw {bound:0.0} img/s, trainer {disk:0.0} ({disk / bound:0.00}), with --cache ram {ram:0.0} ({ram / bound:0.00}); val on ONNX {val:0.0} img/s, detect {detect:0.0} ({val / detect:0.00})");
         }
 
-        Console.WriteLine($"Machine: {Measure.Machine()}; libtorch CPU.");
+        Console.WriteLine($"Machine: {Measure.Machine()}; training on {TrainingDevice.Resolve(BenchOptions.Device.ToString(), NullLogger.Instance)}.");
         Console.WriteLine($"YOLOv8n, {size} px, batch {batch}, {Path.GetFileName(data)} ({images} training images, mosaic on); medians of {rounds} rounds.");
         Console.WriteLine();
         Console.WriteLine("| path | images/s | against the bound |");
@@ -95,7 +97,7 @@ internal static class TrainingBenchmark
             OnnxExporter.Export(model, size, onnx);
         }
 
-        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx, Providers = [ExecutionProvider.Cpu] });
+        await using var detector = YoloDetector.Open(BenchOptions.Detector(onnx));
         Validator.Evaluate(detector, split, batch); // warm-up
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Validator.Evaluate(detector, split, batch);
@@ -116,14 +118,15 @@ internal static class TrainingBenchmark
     private static double RawSteps(int classes, int size, int batch, int steps)
     {
         random.manual_seed(0);
+        var device = TrainingDevice.Resolve(BenchOptions.Device.ToString(), NullLogger.Instance);
         using var model = new DetectionModel(ModelScale.N, Enumerable.Range(0, classes).Select(i => $"c{i}").ToArray());
-        model.train();
+        model.to(device).train();
         using var optimizer = new Inspection.Training.Engine.AdamW([new Inspection.Training.Engine.ParameterGroup([.. model.parameters()], 0.001, 0.9, 0)]); // the trainer's optimiser
         var loss = new DetectionLoss(classes, model.Head.Strides);
-        using var images = rand(batch, 3, size, size);
-        using var batchIndex = arange(batch, dtype: float32);
-        using var labels = zeros(batch);
-        using var boxes = tensor(Enumerable.Repeat(new[] { 0.5f, 0.5f, 0.3f, 0.3f }, batch).SelectMany(b => b).ToArray(), [batch, 4]);
+        using var images = rand(batch, 3, size, size, device: device);
+        using var batchIndex = arange(batch, dtype: float32, device: device);
+        using var labels = zeros(batch, device: device);
+        using var boxes = tensor(Enumerable.Repeat(new[] { 0.5f, 0.5f, 0.3f, 0.3f }, batch).SelectMany(b => b).ToArray(), [batch, 4], device: device);
         void Step()
         {
             using var scope = NewDisposeScope();

@@ -63,9 +63,9 @@ internal static class WorkerBenchmark
     }
 
     /// <summary>The engine on already decoded frames, the way the worker calls it: batches of <paramref name="batch"/>.</summary>
-    private static async Task<double> EngineAloneAsync(string model, List<Mat> images, int sources, int batch)
+    internal static async Task<double> EngineAloneAsync(string model, List<Mat> images, int sources, int batch)
     {
-        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = model, Providers = [ExecutionProvider.Cpu] });
+        await using var detector = YoloDetector.Open(BenchOptions.Detector(model));
         var views = Enumerable.Range(0, sources).SelectMany(_ => images).Select(MatImage.View).ToArray();
         var results = Enumerable.Range(0, batch).Select(_ => new List<Detection>()).ToArray();
         var thresholds = new DetectionThresholds(0.15f, 0.45f, 300);
@@ -143,17 +143,17 @@ internal static class WorkerBenchmark
 
     internal static string[] Arguments(string model, string clip, int sources, int batch, string folder, bool realtime)
     {
-        var args = new List<string>
-        {
+        List<string> args =
+        [
             $"--Inspection:Model:ModelPath={model}",
-            $"--Inspection:Model:Providers:0=Cpu",
             $"--Inspection:Batching:MaxBatchSize={batch}",
             $"--Inspection:Mqtt:EmbeddedBrokerPort={Measure.FreePort()}",
             $"--Inspection:Mqtt:Queue:Directory={Path.Combine(folder, "queue")}",
             $"--Inspection:Evidence:Enabled=false",
             $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}", $"--Inspection:Web:Url=http://127.0.0.1:{Measure.FreePort()}",
             "--Logging:LogLevel:Default=Warning",
-        };
+            .. BenchOptions.WorkerDevice(),
+        ];
         for (var i = 0; i < sources; i++)
         {
             args.Add($"--Inspection:Cameras:{i}:Id=file{i}");

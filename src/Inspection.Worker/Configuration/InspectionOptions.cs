@@ -128,13 +128,20 @@ public sealed class BatchingOptions
     [Range(1, 64)]
     public int MaxBatchSize { get; set; } = 8;
 
-    /// <summary>How long a started batch waits for more frames before it goes to the detector anyway.</summary>
+    /// <summary>
+    /// How long a started batch waits for more frames before it goes to the detector anyway. Batches are formed when
+    /// the detector is free, so when it is the bottleneck frames are waiting and no batch waits at all.
+    /// </summary>
     [Range(0, 1000)]
     public int MaxWaitMilliseconds { get; set; } = 10;
 
-    /// <summary>Batches waiting for the detector at most; beyond that the cameras drop frames by their own policy.</summary>
-    [Range(1, 16)]
-    public int QueueCapacity { get; set; } = 2;
+    /// <summary>
+    /// A live camera's frame older than this when its batch forms is dropped, not inspected (counted per camera in
+    /// inspection_frames_stale_total): a verdict on the line must be about what is in front of the camera now. Never
+    /// a triggered frame, nor one from a camera with the DeliverAll policy. 0 inspects every frame however old.
+    /// </summary>
+    [Range(0, 600_000)]
+    public int MaxFrameAgeMilliseconds { get; set; } = 1000;
 }
 
 /// <summary>The line's rules. Confidence thresholds per class by name; a class that is not a defect never makes a frame NG.</summary>

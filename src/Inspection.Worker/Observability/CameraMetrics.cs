@@ -19,6 +19,8 @@ public sealed class CameraMetrics(WorkerMetrics metrics, string camera)
 
     public Counter.Child Inspected { get; } = metrics.FramesInspected.WithLabels(camera);
 
+    public Counter.Child Stale { get; } = metrics.FramesStale.WithLabels(camera);
+
     public Histogram.Child FrameAge { get; } = metrics.FrameAge.WithLabels(camera);
 
     public Histogram.Child CaptureToPublish { get; } = metrics.CaptureToPublish.WithLabels(camera);

@@ -26,6 +26,7 @@ public sealed class WorkerMetrics : IDisposable
         FramesRead = factory.CreateCounter("inspection_frames_read_total", "Frames read from the camera.", ["camera"]);
         FramesDropped = factory.CreateCounter("inspection_frames_dropped_total", "Frames dropped at the camera (buffer full, no free buffer, rate cap).", ["camera"]);
         FramesInspected = factory.CreateCounter("inspection_frames_inspected_total", "Frames that went through the detector.", ["camera"]);
+        FramesStale = factory.CreateCounter("inspection_frames_stale_total", "Frames of a live camera dropped before inference because they were older than Batching:MaxFrameAgeMilliseconds when their batch formed.", ["camera"]);
         FramesFlagged = factory.CreateCounter("inspection_frames_flagged_total", "Inspected frames the integrity checks flagged (frozen, black, blank, blurred); such a frame gets no OK verdict.", ["camera", "flag"]);
         CameraTriggered = factory.CreateGauge("inspection_camera_triggered", "1 when the camera is inspected only on triggers, 0 when continuously.", ["camera"]);
         CameraState = factory.CreateGauge("inspection_camera_state", "1 for the state the camera is in, 0 for the others.", ["camera", "state"]);
@@ -55,6 +56,7 @@ public sealed class WorkerMetrics : IDisposable
         VolumeFreeBytes = factory.CreateGauge("inspection_volume_free_bytes", "Free bytes on the file system holding a data folder: evidence or mqtt_queue (a quota cannot help when the disk fills first).", ["folder"]);
         ModelSwaps = factory.CreateCounter("inspection_model_swaps_total", "Model changes by outcome: swapped, rolled_back, refused.", ["outcome"]);
         ModelChecks = factory.CreateHistogram("inspection_model_check_seconds", "Time of each check a candidate model passes before it may serve: signature (hashing its files and verifying), process (the check in a child process), load (loading and checking it in the worker).", ["check"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        ModelWarmUp = factory.CreateGauge("inspection_model_warmup_seconds", "Time of the warm-up run at each batch size the batcher can form, for the model loaded last: it serves only after all of them ran.", ["batch"]);
         Heartbeats = factory.CreateCounter("inspection_heartbeats_total", "Golden-set heartbeats by outcome.", ["outcome"]);
         HeartbeatOk = factory.CreateGauge("inspection_heartbeat_ok", "1 when the last golden-set heartbeat passed, 0 when it failed.");
         ShadowFrames = factory.CreateCounter("inspection_shadow_frames_total", "Frames the shadow candidate inspected.", ["candidate"]);
@@ -84,6 +86,7 @@ public sealed class WorkerMetrics : IDisposable
     public Counter FramesRead { get; }
     public Counter FramesDropped { get; }
     public Counter FramesInspected { get; }
+    public Counter FramesStale { get; }
     public Counter FramesFlagged { get; }
     public Gauge CameraTriggered { get; }
     public Gauge CameraState { get; }
@@ -105,6 +108,7 @@ public sealed class WorkerMetrics : IDisposable
     public Gauge MqttQueueLimitMessages { get; }
     public Counter MqttFailures { get; }
     public Gauge ModelInfo { get; }
+    public Gauge ModelWarmUp { get; }
     public Counter Triggers { get; }
     public Counter Commands { get; }
     public Counter Evidence { get; }

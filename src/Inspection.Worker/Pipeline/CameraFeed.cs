@@ -25,6 +25,7 @@ public sealed class CameraFeed : IAsyncDisposable
     private Task _pump = Task.CompletedTask;
     private Task? _stopped;
     private long _taken;
+    private long _stale;
 
     /// <param name="slot">Frames that may wait for the batcher: the camera's share of a batch.</param>
     public CameraFeed(WorkerCameraOptions options, int slot, Action onReady, ILogger logger)
@@ -45,8 +46,11 @@ public sealed class CameraFeed : IAsyncDisposable
 
     public bool Triggered => Options.Mode == InspectionMode.Triggered;
 
-    /// <summary>Frames handed to the batcher: the count of results this camera is owed.</summary>
-    public long Taken => Interlocked.Read(ref _taken);
+    /// <summary>Frames handed on for inspection: the count of results this camera is owed (frames dropped as too old are not).</summary>
+    public long Taken => Interlocked.Read(ref _taken) - Interlocked.Read(ref _stale);
+
+    /// <summary>Frames the batcher found too old to inspect.</summary>
+    public long Stale => Interlocked.Read(ref _stale);
 
     /// <summary>Frames waiting for the batcher; completes once the camera has stopped and its last frame was taken.</summary>
     public ChannelReader<WorkItem> Ready => _slot.Reader;
@@ -56,6 +60,9 @@ public sealed class CameraFeed : IAsyncDisposable
         Source.Start();
         _pump = Task.Run(Triggered ? KeepHistoryAsync : ForwardAsync);
     }
+
+    /// <summary>Counts a frame the batcher dropped as too old: it is owed no result.</summary>
+    public void CountStale() => Interlocked.Increment(ref _stale);
 
     /// <summary>Queues a trigger: answered at once from the kept frames when one is as new as its time, else by the next frame.</summary>
     public void Trigger(PendingTrigger trigger)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Inspection.Core;
+using Inspection.Vision;
 using Inspection.Worker.Configuration;
 using Inspection.Worker.Control;
 using Inspection.Worker.Evidence;
@@ -15,9 +16,10 @@ using Microsoft.Extensions.Options;
 namespace Inspection.Worker.Pipeline;
 
 /// <summary>
-/// One direction, joined by bounded channels: camera feeds, the cross-camera batcher, the detector and the rules,
-/// then the sinks. A slow stage backs up into the cameras' buffers, which drop frames by each camera's policy.
-/// Every frame a camera delivers gets exactly one result. On stop: the cameras stop first, then the frames
+/// One direction: camera feeds, the cross-camera batcher (which forms a batch when the detector asks for one), the
+/// detector and the rules, then the sinks. A slow stage backs up into the cameras' buffers, which drop frames by each
+/// camera's policy. Every frame taken for inspection gets exactly one result; a live camera's frame that is too old
+/// by the time a batch forms is dropped and counted instead. On stop: the cameras stop first, then the frames
 /// already taken are inspected and handed to the sinks.
 /// </summary>
 public sealed class InspectionPipeline : BackgroundService
@@ -33,7 +35,6 @@ public sealed class InspectionPipeline : BackgroundService
     private readonly ILogger _logger;
     private readonly FrameBatcher _batcher;
     private readonly BatchPool _pool;
-    private readonly Channel<Batch> _batches;
     private readonly Channel<SourceStatus> _statuses = Channel.CreateUnbounded<SourceStatus>(new UnboundedChannelOptions { SingleReader = true });
     private volatile bool _stopping;
 
@@ -42,10 +43,10 @@ public sealed class InspectionPipeline : BackgroundService
         _taps = [.. taps];
         var batching = options.Value.Batching;
         (_feeds, _model, _rules, _sinks, _triggers, _evidence, _metrics, _logger) = (feeds, model, rules, sinks, triggers, evidence, metrics, logger);
-        _pool = new BatchPool(batching.QueueCapacity + 2, batching.MaxBatchSize);
-        _batcher = new FrameBatcher([.. feeds.Select(f => f.Ready)], _pool, TimeSpan.FromMilliseconds(batching.MaxWaitMilliseconds));
+        _pool = new BatchPool(1, batching.MaxBatchSize);
+        var inputs = feeds.Select(f => new FrameBatcher.Input(f.Ready, Live: f.Options.Policy == BufferPolicy.DropOldest, Stale: item => DropStale(f, item))).ToList();
+        _batcher = new FrameBatcher(inputs, _pool, TimeSpan.FromMilliseconds(batching.MaxWaitMilliseconds), TimeSpan.FromMilliseconds(batching.MaxFrameAgeMilliseconds));
         feeds.OnReady(_batcher.Notify);
-        _batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(batching.QueueCapacity) { SingleReader = true, SingleWriter = true });
         foreach (var feed in feeds)
         {
             feed.Source.StatusChanged += (_, status) => _statuses.Writer.TryWrite(status);
@@ -72,7 +73,6 @@ public sealed class InspectionPipeline : BackgroundService
             feed.Start();
         }
 
-        var batching = _batcher.RunAsync(_batches.Writer);
         var inference = Task.Factory.StartNew(InferAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         var statuses = WatchStatusesAsync();
         try
@@ -87,7 +87,6 @@ public sealed class InspectionPipeline : BackgroundService
         _stopping = true;
         var started = Stopwatch.StartNew();
         await Task.WhenAll(_feeds.Select(f => f.StopAsync())).ConfigureAwait(false);
-        await batching.ConfigureAwait(false);
         await inference.ConfigureAwait(false);
         _statuses.Writer.TryComplete();
         await statuses.ConfigureAwait(false);
@@ -95,8 +94,8 @@ public sealed class InspectionPipeline : BackgroundService
         {
             var counters = feed.Source.Counters;
             _logger.LogInformation(
-                "Camera {Camera}: {Taken} frames taken for inspection, {Published} results published, {Read} read, {Dropped} dropped at the camera.",
-                feed.Id, feed.Taken, _metrics.Camera(feed.Id).Published, counters.Read, counters.Dropped);
+                "Camera {Camera}: {Taken} frames taken for inspection, {Published} results published, {Read} read, {Dropped} dropped at the camera, {Stale} dropped as too old.",
+                feed.Id, feed.Taken, _metrics.Camera(feed.Id).Published, counters.Read, counters.Dropped, feed.Stale);
             await feed.DisposeAsync().ConfigureAwait(false);
         }
 
@@ -107,7 +106,8 @@ public sealed class InspectionPipeline : BackgroundService
     {
         try
         {
-            await foreach (var batch in _batches.Reader.ReadAllAsync().ConfigureAwait(false))
+            // The batch is formed when the detector is free: its frames are the newest the cameras kept meanwhile.
+            while (await _batcher.NextAsync().ConfigureAwait(false) is { } batch)
             {
                 await InspectAsync(batch).ConfigureAwait(false);
                 _pool.Return(batch);
@@ -200,6 +200,14 @@ public sealed class InspectionPipeline : BackgroundService
                 camera.CountPublished();
             }
         }
+    }
+
+    /// <summary>A live camera's frame too old to judge what is in front of the camera now: counted, never inspected.</summary>
+    private void DropStale(CameraFeed feed, WorkItem item)
+    {
+        feed.CountStale();
+        _metrics.Camera(feed.Id).Stale.Inc();
+        item.Frame.Dispose();
     }
 
     /// <summary>Hands the frame's pixels to the taps that want them, before they go back to the pool.</summary>

@@ -70,6 +70,7 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             var detector = Open(path);
             first = new ServingModel(detector, detector.Model.Name, detector.Model.Version, null);
             CheckContract(first, contractWith: null);
+            WarmUp(first);
         }
 
         Use(first);
@@ -281,6 +282,7 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
                 }
             }
 
+            WarmUp(loaded);
             return loaded;
         }
         catch
@@ -323,8 +325,26 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             IntraOpThreads = configured.IntraOpThreads,
             ImageSize = configured.ImageSize,
             Nms = configured.Nms,
+            Preprocess = configured.Preprocess,
             TensorRtCacheDirectory = configured.TensorRtCacheDirectory,
+            TensorRtFp16 = configured.TensorRtFp16,
+            MaxBatchSize = options.Value.Batching.MaxBatchSize,
         }, loggers);
+    }
+
+    /// <summary>Runs a model at every batch size the batcher can form before it serves, so no batch on the line waits for an engine build.</summary>
+    private void WarmUp(ServingModel model)
+    {
+        var times = model.Detector.WarmUp();
+        foreach (var (batch, time) in times)
+        {
+            metrics.ModelWarmUp.WithLabels(batch.ToString(CultureInfo.InvariantCulture)).Set(time.TotalSeconds);
+        }
+
+        var slowest = times.MaxBy(t => t.Time);
+        _logger.LogInformation(
+            "Model {Model} warmed up at batch sizes {Sizes} on {Provider} in {Milliseconds:0} ms (slowest batch {Batch}: {Slowest:0} ms).",
+            model, string.Join(",", times.Select(t => t.Batch)), model.Detector.Provider, times.Sum(t => t.Time.TotalMilliseconds), slowest.Batch, slowest.Time.TotalMilliseconds);
     }
 
     /// <summary>The same input size as the serving model, and every class the rules name.</summary>

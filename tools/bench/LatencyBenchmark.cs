@@ -1,0 +1,108 @@
+using System.Globalization;
+using System.Text.Json;
+using Inspection.Worker.Observability;
+using Inspection.Worker.Pipeline;
+using Microsoft.Extensions.DependencyInjection;
+using MQTTnet;
+
+namespace Inspection.Bench;
+
+/// <summary>
+/// Fresh verdicts under load: the worker's capture-to-publish latency with live sources offering 50%, 80%, 95% and
+/// 120% of the detector's capacity, measured in the same run (the engine alone on the same decoded frames at the
+/// same batch). At every load p99 should stay within the batch wait plus two batch inference times (the batch
+/// running when a frame arrives, then its own), and at 120% the worker should still inspect at capacity, dropping
+/// (and counting) what it cannot inspect while it is fresh.
+/// </summary>
+internal static class LatencyBenchmark
+{
+    public static async Task RunAsync(BenchOptions options)
+    {
+        var model = WorkerBenchmark.Model(options);
+        var batch = options.GetInt("batch", 8);
+        var seconds = options.GetInt("seconds", 20);
+        var loads = options.Get("loads", "0.5,0.8,0.95,1.2").Split(',').Select(l => double.Parse(l, CultureInfo.InvariantCulture)).ToArray();
+        const int BatchWaitMilliseconds = 10; // the worker's default Batching:MaxWaitMilliseconds
+        var clip = WorkerBenchmark.Clip(options.GetInt("frames", 200));
+        var images = WorkerBenchmark.Decode(clip);
+        var capacity = await WorkerBenchmark.EngineAloneAsync(model, images, 2, batch);
+        var sources = Math.Max(2, (int)Math.Ceiling(loads.Max() * capacity / 24)); // a source runs at most at the clip's 25 fps
+        Measure.Progress($"capacity: the engine alone inspects {capacity:0} frames/s at batch {batch}; {sources} live sources, {seconds} s per load");
+
+        Console.WriteLine($"Machine: {Measure.Machine()}; model {Path.GetFileName(model)}, batch {batch}, batch wait {BatchWaitMilliseconds} ms, {sources} live sources of a 640x360 clip (DropOldest, frames older than 1 s dropped).");
+        Console.WriteLine($"Capacity (engine alone, same frames, batch {batch}): {capacity:0} frames/s.");
+        Console.WriteLine();
+        Console.WriteLine("| load | offered (frames/s) | inspected (frames/s, share of capacity) | capture to publish p50 / p99 (ms) | bound: wait + 2 batch inferences (ms) | p99 within | dropped as too old (of frames batched) | not inspected (of offered) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (var load in loads)
+        {
+            var fps = load * capacity / sources;
+            var run = await RunLoadAsync(model, clip, sources, batch, fps, seconds);
+            var bound = BatchWaitMilliseconds + (2 * run.BatchInferenceMs);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {load:0%} | {fps * sources:0} | {run.InspectedPerSecond:0} ({run.InspectedPerSecond / capacity:0.00}) | {run.P50:0} / {run.P99:0} | {bound:0} | {(run.P99 <= bound ? "yes" : "no")} | {run.StaleShare:0.0%} | {Math.Max(0, 1 - (run.InspectedPerSecond / (fps * sources))):0.0%} |"));
+        }
+    }
+
+    private sealed record LoadRun(double InspectedPerSecond, double P50, double P99, double BatchInferenceMs, double StaleShare);
+
+    private static async Task<LoadRun> RunLoadAsync(string model, string clip, int sources, int batch, double fps, int seconds)
+    {
+        var brokerPort = Measure.FreePort();
+        var latencies = new List<double>();
+        var configuration = new List<string> { $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort}" };
+        configuration.AddRange(Enumerable.Range(0, sources).Select(i => string.Create(CultureInfo.InvariantCulture, $"--Inspection:Cameras:{i}:MaxFps={fps:0.###}")));
+        await using var worker = await WorkerBenchmark.RunningWorker.StartAsync(model, clip, sources, batch, realtime: true, configuration);
+        using var client = new MqttClientFactory().CreateMqttClient();
+        var measuring = false;
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            using var json = JsonDocument.Parse(e.ApplicationMessage.Payload);
+            var latency = (json.RootElement.GetProperty("publishTime").GetDateTimeOffset() - json.RootElement.GetProperty("captureTime").GetDateTimeOffset()).TotalMilliseconds;
+            lock (latencies)
+            {
+                if (measuring)
+                {
+                    latencies.Add(latency);
+                }
+            }
+
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", brokerPort).WithClientId("bench").Build());
+        await client.SubscribeAsync("inspection/+/+/+/result");
+
+        await Task.Delay(TimeSpan.FromSeconds(3)); // cameras start, the model warms: not the line's steady state
+        var metrics = worker.Services.GetRequiredService<WorkerMetrics>();
+        var feeds = worker.Services.GetRequiredService<CameraFeeds>();
+        var before = Snapshot(metrics, feeds);
+        lock (latencies)
+        {
+            measuring = true;
+        }
+
+        Measure.Progress(string.Create(CultureInfo.InvariantCulture, $"{sources} sources at {fps:0.0} fps each for {seconds} s"));
+        await Task.Delay(TimeSpan.FromSeconds(seconds));
+        var after = Snapshot(metrics, feeds);
+        lock (latencies)
+        {
+            measuring = false;
+            var inspected = after.Inspected - before.Inspected;
+            var stale = after.Stale - before.Stale;
+            return new LoadRun(
+                inspected / seconds,
+                WorkerBenchmark.Percentile(latencies, 0.5),
+                WorkerBenchmark.Percentile(latencies, 0.99),
+                1000 * (after.InferenceSeconds - before.InferenceSeconds) / Math.Max(1, after.Batches - before.Batches),
+                stale / Math.Max(1, inspected + stale));
+        }
+    }
+
+    private readonly record struct Counts(double Inspected, double Stale, double InferenceSeconds, double Batches);
+
+    private static Counts Snapshot(WorkerMetrics metrics, CameraFeeds feeds) => new(
+        feeds.Sum(f => metrics.Camera(f.Id).Inspected.Value),
+        feeds.Sum(f => (double)f.Stale),
+        metrics.Inference.Sum,
+        metrics.Inference.Count);
+}
