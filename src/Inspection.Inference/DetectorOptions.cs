@@ -51,8 +51,9 @@ public class DetectorOptions
     public int DeviceId { get; set; }
 
     /// <summary>
-    /// ONNX Runtime intra-op threads on the CPU provider; null keeps ONNX Runtime's default, which
-    /// tools/bench measured fastest on the project's machines (docs/benchmarks.md).
+    /// ONNX Runtime intra-op threads on the CPU provider; null uses one per CPU this process may use. ONNX Runtime's
+    /// own default is not that everywhere: on a 2-core VM it ran the float YOLOv8n at one thread's speed, 17.5
+    /// against 24.7 images/s with two (docs/benchmarks.md).
     /// </summary>
     public int? IntraOpThreads { get; set; }
 

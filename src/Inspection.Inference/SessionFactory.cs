@@ -49,11 +49,11 @@ internal static class SessionFactory
 
     private static SessionOptions CreateOptions(ExecutionProvider provider, DetectorOptions options, TensorRtProfile profile)
     {
-        var sessionOptions = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (options.IntraOpThreads is { } threads)
+        var sessionOptions = new SessionOptions
         {
-            sessionOptions.IntraOpNumThreads = threads;
-        }
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = options.IntraOpThreads ?? Environment.ProcessorCount,
+        };
 
         try
         {

@@ -33,7 +33,10 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
     public static bool Fp16 { get; private set; }
 
     /// <summary>The detector's options for <paramref name="model"/> on the chosen device.</summary>
-    public static DetectorOptions Detector(string model) => new DetectorOptions { ModelPath = model, TensorRtFp16 = Fp16 }.On(Device);
+    public static DetectorOptions Detector(string model) => new DetectorOptions { ModelPath = model, TensorRtFp16 = Fp16, Preprocess = Preprocess }.On(Device);
+
+    /// <summary>Where pixels become floats (--preprocess InGraph|Managed; InGraph, the engine's default, unless given).</summary>
+    public static PreprocessPlacement Preprocess { get; private set; }
 
     /// <summary>The worker's configuration for the chosen device.</summary>
     public static IEnumerable<string> WorkerDevice()
@@ -55,6 +58,7 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
         var options = new BenchOptions(values);
         Device = DeviceChoice.Parse(options.Get("device", "cpu"));
         Fp16 = bool.Parse(options.Get("fp16", "false"));
+        Preprocess = Enum.Parse<PreprocessPlacement>(options.Get("preprocess", nameof(PreprocessPlacement.InGraph)), ignoreCase: true);
         return options;
     }
 
