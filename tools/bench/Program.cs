@@ -7,6 +7,7 @@ using Inspection.Bench;
 //        inspection-bench training [--data D] [--imgsz 320] [--batch 16] [--epochs 2] [--rounds 3]
 //        inspection-bench worker [--streams 1,3] [--frames 200] [--batch 8] [--rounds 3] [--live-seconds 20]
 //        inspection-bench latency [--loads 0.5,0.8,0.95,1.2] [--seconds 20] [--batch 8]
+//        inspection-bench warmup [--batch 8] [--calls 400]
 //        inspection-bench swap [--swaps 6]
 //        inspection-bench soak [--cameras 8] [--fps 25] [--minutes 10]
 //        inspection-bench sinks [--sources 3] [--frames 200] [--batch 8] [--messages 20000] [--rounds 3]
@@ -34,6 +35,9 @@ switch (command)
     case "latency":
         await LatencyBenchmark.RunAsync(options);
         return 0;
+    case "warmup":
+        await WarmUpBenchmark.RunAsync(options);
+        return 0;
     case "swap":
         await SwapBenchmark.RunAsync(options);
         return 0;
@@ -50,6 +54,6 @@ switch (command)
         await WebBenchmark.RunAsync(options);
         return 0;
     default:
-        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, latency, swap, sinks, soak, integrity, web.");
+        Console.Error.WriteLine($"inspection-bench: unknown benchmark '{command}'; known: detector, sources, mqtt, training, worker, latency, warmup, swap, sinks, soak, integrity, web.");
         return 2;
 }
