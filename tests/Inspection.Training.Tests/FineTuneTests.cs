@@ -43,7 +43,10 @@ public sealed class FineTuneTests(ITestOutputHelper output) : IDisposable
         model.load(weights);
         var onnx = _folder.File("tuned.onnx");
         OnnxExporter.Export(model, ImageSize, onnx);
-        var validation = DatasetLoader.Load(data).Splits["val"];
+        // Measured on the images it trained on, where this short run's model is sure of itself: on the 30 unseen ones
+        // its scores crowd near each other, and the tiny differences between libtorch's and ONNX Runtime's kernels
+        // reorder them (0.019 mAP50 apart once). The comparison is of the two ways to run one model, not of how good it is.
+        var validation = DatasetLoader.Load(data).Splits["train"];
         var asTrained = Validator.Evaluate(model, validation, ImageSize, TorchSharp.torch.CPU);
         // The engine with the validator's NMS: on a model this weak, thousands of boxes above confidence 0.001 make the
         // in-graph NMS's cut at 300 differ from the managed one's by up to 0.006 mAP50 (seen); the shipped models'
@@ -52,7 +55,7 @@ public sealed class FineTuneTests(ITestOutputHelper output) : IDisposable
         var asServed = Validator.Evaluate(detector, validation, batchSize: 4);
 
         output.WriteLine($"val mAP50 / mAP50-95: weights {asTrained.MAP50:0.0000} / {asTrained.MAP50To95:0.0000}, ONNX {asServed.MAP50:0.0000} / {asServed.MAP50To95:0.0000}");
-        Assert.True(asTrained.MAP50 > 0.05, $"a model worth comparing: mAP50 {asTrained.MAP50:0.000}"); // it finds defects, so the two evaluations have boxes to disagree on
+        Assert.True(asTrained.MAP50 > 0.2, $"a model worth comparing: mAP50 {asTrained.MAP50:0.000}"); // it finds defects, so the two evaluations have boxes to disagree on
         Assert.InRange(asServed.MAP50, asTrained.MAP50 - 0.005, asTrained.MAP50 + 0.005);
         Assert.InRange(asServed.MAP50To95, asTrained.MAP50To95 - 0.005, asTrained.MAP50To95 + 0.005);
     }

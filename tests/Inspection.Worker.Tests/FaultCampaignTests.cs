@@ -146,7 +146,10 @@ public sealed class FaultCampaignTests
     public async Task A_broker_killed_with_SIGKILL_and_an_RTSP_camera_back_at_another_resolution_leave_the_worker_inspecting()
     {
         using var folder = new TempFolder();
-        using var broker = ServerProcess.Mosquitto(folder.Path);
+
+        // mosquitto saves sessions only at a clean stop unless told otherwise: after SIGKILL the subscriber's session
+        // would be gone, and results the worker flushes before the subscriber is back would reach no one.
+        using var broker = ServerProcess.Mosquitto(folder.Path, "allow_anonymous true", "autosave_on_changes true", "autosave_interval 1");
         var rtsp = ServerProcess.Rtsp(320, 240, fps: 10);
         try
         {
