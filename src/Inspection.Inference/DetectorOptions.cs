@@ -73,7 +73,7 @@ public class DetectorOptions
     /// <summary>
     /// The largest batch a dynamic-batch model is run with: TensorRT's optimisation profile covers 1 to this, tuned
     /// for this (the size batches have when the detector is busy), and warming up runs every size up to it. The
-    /// worker sets it from Batching:MaxBatchSize.
+    /// worker sets it from Batching:MaxBatchSize (and refuses Model:MaxBatchSize, which it would not read).
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1, 256)]
     public int MaxBatchSize { get; set; } = 8;

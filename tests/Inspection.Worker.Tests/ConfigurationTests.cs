@@ -54,6 +54,14 @@ public sealed partial class ConfigurationTests
     }
 
     [Fact]
+    public void The_model_batch_size_is_set_once_under_batching_and_a_model_section_one_is_refused_not_ignored()
+    {
+        var (_, problems) = WorkerConfiguration.Read(Configuration(new() { ["Inspection:Model:MaxBatchSize"] = "16" }));
+        var problem = Assert.Single(problems);
+        Assert.StartsWith("Inspection:Model:MaxBatchSize: 16 is not read by the worker; set Inspection:Batching:MaxBatchSize", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_configuration_with_five_mistakes_stops_the_worker_with_all_five_and_no_stack_trace()
     {
         using var folder = new TempFolder();

@@ -26,6 +26,12 @@ public static class WorkerConfiguration
         Shape(section, typeof(InspectionOptions), accepted, problems);
         var options = new ConfigurationBuilder().AddInMemoryCollection(accepted).Build().GetSection(InspectionOptions.Section).Get<InspectionOptions>() ?? new InspectionOptions();
         problems.AddRange(InspectionOptionsValidator.Problems(options));
+        if (section.GetSection("Model:MaxBatchSize").Value is { } modelBatch)
+        {
+            // The model and the batcher must agree on it, so the worker has one setting for both.
+            problems.Add($"{InspectionOptions.Section}:Model:MaxBatchSize: {modelBatch} is not read by the worker; set {InspectionOptions.Section}:Batching:MaxBatchSize, which sizes the batches and the model's warm-up and TensorRT profile alike.");
+        }
+
         LogLevels(configuration, problems);
         foreach (var root in configuration.GetChildren().Where(c => IsMisspelled(c.Key)))
         {
