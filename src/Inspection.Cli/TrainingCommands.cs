@@ -99,7 +99,9 @@ internal static class TrainingCommands
             if (results.Count > 0)
             {
                 var last = results[^1].Validation;
-                Console.WriteLine($"{results.Count} epochs: mAP50 {last.MAP50:0.000}, mAP50-95 {last.MAP50To95:0.000}; results in {options.Output}, weights in {Path.Combine(options.Output, "weights")}");
+                var (first, final) = (results[0].Epoch, results[^1].Epoch);
+                var epochs = first == 1 ? $"{results.Count} epochs" : first == final ? $"epoch {first} (resumed)" : $"epochs {first}-{final} (resumed)";
+                Console.WriteLine($"{epochs}: mAP50 {last.MAP50:0.000}, mAP50-95 {last.MAP50To95:0.000}; results in {options.Output}, weights in {Path.Combine(options.Output, "weights")}");
             }
 
             return ExitCodes.Success;

@@ -290,6 +290,7 @@ public sealed class TrainerTests : IDisposable
         var resumed = await CliRunner.RunAsync("train", "--resume", "--project", project, "--epochs", "2");
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
         Assert.Equal(3, File.ReadAllLines(Path.Combine(project, "train2", "results.csv")).Length);
+        Assert.Contains("epoch 2 (resumed): mAP50", resumed.Stdout); // what this process trained, not the run's whole count
         Assert.Equal(2, File.ReadAllLines(Path.Combine(project, "train", "results.csv")).Length);
 
         var weights = Path.Combine(run, "weights", "best.weights");
