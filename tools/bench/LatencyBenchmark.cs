@@ -33,8 +33,8 @@ internal static class LatencyBenchmark
         Console.WriteLine($"Machine: {Measure.Machine()}; model {Path.GetFileName(model)}, batch {batch}, batch wait {BatchWaitMilliseconds} ms, {sources} live sources of a 640x360 clip (DropOldest, frames older than 1 s dropped).");
         Console.WriteLine($"Capacity (engine alone, same frames, batch {batch}): {capacity:0} frames/s.");
         Console.WriteLine();
-        Console.WriteLine("| load | offered (frames/s) | inspected (frames/s, share of capacity) | capture to publish p50 / p99 (ms) | bound: wait + 2 batch inferences (ms) | p99 within | dropped as too old (of frames batched) | not inspected (of offered) |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| load | offered (frames/s) | inspected (frames/s, share of capacity) | capture to publish p50 / p99 (ms) | bound: wait + 2 batch inferences (ms) | p99 within | dropped as too old (of frames batched) | not inspected (of offered) | the p99 tail's inference (ms, median) | GC pauses (ms/s, gen2 collections) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var load in loads)
         {
             var fps = load * capacity / sources;
@@ -45,16 +45,18 @@ internal static class LatencyBenchmark
             // k-th frame, so what it offers is 25 / k frames/s, a little under MaxFps when MaxFps does not divide 25.
             var offered = sources * ClipFps / Math.Ceiling(0.95 * ClipFps / fps);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {load:0%} | {offered:0} | {run.InspectedPerSecond:0} ({run.InspectedPerSecond / capacity:0.00}) | {run.P50:0} / {run.P99:0} | {bound:0} | {(run.P99 <= bound ? "yes" : "no")} | {run.StaleShare:0.0%} | {Math.Max(0, 1 - (run.InspectedPerSecond / offered)):0.0%} |"));
+                $"| {load:0%} | {offered:0} | {run.InspectedPerSecond:0} ({run.InspectedPerSecond / capacity:0.00}) | {run.P50:0} / {run.P99:0} | {bound:0} | {(run.P99 <= bound ? "yes" : "no")} | {run.StaleShare:0.0%} | {Math.Max(0, 1 - (run.InspectedPerSecond / offered)):0.0%} | {run.TailInferenceMs:0} | {run.GcPauseMsPerSecond:0.0}, {run.Gen2Collections} |"));
         }
     }
 
-    private sealed record LoadRun(double InspectedPerSecond, double P50, double P99, double BatchInferenceMs, double StaleShare);
+    /// <param name="TailInferenceMs">The median batch inference time of the results at or above p99: whether the tail is slow inference or waiting.</param>
+    /// <param name="GcPauseMsPerSecond">The garbage collector's pauses over the load, per second.</param>
+    private sealed record LoadRun(double InspectedPerSecond, double P50, double P99, double BatchInferenceMs, double StaleShare, double TailInferenceMs, double GcPauseMsPerSecond, int Gen2Collections);
 
     private static async Task<LoadRun> RunLoadAsync(string model, string clip, int sources, int batch, double fps, int seconds)
     {
         var brokerPort = Measure.FreePort();
-        var latencies = new List<double>();
+        var latencies = new List<(double Latency, double Inference)>();
         var configuration = new List<string> { $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort}" };
         configuration.AddRange(Enumerable.Range(0, sources).Select(i => string.Create(CultureInfo.InvariantCulture, $"--Inspection:Cameras:{i}:MaxFps={fps:0.###}")));
         await using var worker = await WorkerBenchmark.RunningWorker.StartAsync(model, clip, sources, batch, realtime: true, configuration);
@@ -68,7 +70,7 @@ internal static class LatencyBenchmark
             {
                 if (measuring)
                 {
-                    latencies.Add(latency);
+                    latencies.Add((latency, json.RootElement.GetProperty("inferenceMs").GetDouble()));
                 }
             }
 
@@ -81,6 +83,8 @@ internal static class LatencyBenchmark
         var metrics = worker.Services.GetRequiredService<WorkerMetrics>();
         var feeds = worker.Services.GetRequiredService<CameraFeeds>();
         var before = Snapshot(metrics, feeds);
+        var pausedBefore = GC.GetTotalPauseDuration();
+        var gen2Before = GC.CollectionCount(2);
         lock (latencies)
         {
             measuring = true;
@@ -94,12 +98,18 @@ internal static class LatencyBenchmark
             measuring = false;
             var inspected = after.Inspected - before.Inspected;
             var stale = after.Stale - before.Stale;
+            var all = latencies.Select(l => l.Latency).ToList();
+            var p99 = WorkerBenchmark.Percentile(all, 0.99);
+            var tail = latencies.Where(l => l.Latency >= p99).Select(l => l.Inference).ToList();
             return new LoadRun(
                 inspected / seconds,
-                WorkerBenchmark.Percentile(latencies, 0.5),
-                WorkerBenchmark.Percentile(latencies, 0.99),
+                WorkerBenchmark.Percentile(all, 0.5),
+                p99,
                 1000 * (after.InferenceSeconds - before.InferenceSeconds) / Math.Max(1, after.Batches - before.Batches),
-                stale / Math.Max(1, inspected + stale));
+                stale / Math.Max(1, inspected + stale),
+                WorkerBenchmark.Percentile(tail, 0.5),
+                (GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds / seconds,
+                GC.CollectionCount(2) - gen2Before);
         }
     }
 
