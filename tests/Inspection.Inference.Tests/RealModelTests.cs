@@ -120,16 +120,23 @@ public sealed class RealModelTests
             detector.Detect(images, results, thresholds); // warm-up: pools fill, lists grow
         }
 
+        // The least of three windows: something allocated once (a pool growing on a thread it had not met) lands in
+        // one window, while an allocation per frame shows in all three.
         const int frames = 20;
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < frames; i++)
+        var perFrame = new long[3];
+        for (var window = 0; window < perFrame.Length; window++)
         {
-            detector.Detect(images, results, thresholds);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < frames; i++)
+            {
+                detector.Detect(images, results, thresholds);
+            }
+
+            perFrame[window] = (GC.GetAllocatedBytesForCurrentThread() - before) / frames;
         }
 
         // A 224x224 float tensor alone is 600 KB; what remains per frame (about 300 bytes) is the OpenCvSharp
         // wrapper objects around the source image for the resize call.
-        var perFrame = (GC.GetAllocatedBytesForCurrentThread() - before) / frames;
-        Assert.True(perFrame < 512, $"{perFrame} bytes allocated per frame");
+        Assert.True(perFrame.Min() < 512, $"bytes allocated per frame in three windows of {frames}: {string.Join(", ", perFrame)}");
     }
 }
