@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Inspection.Inference;
@@ -14,15 +15,27 @@ internal sealed class HostMemory : IDisposable
     private readonly OrtMemoryInfo? _pinnedInfo;
     private readonly OrtAllocator? _pinned;
 
-    public HostMemory(InferenceSession session, ExecutionProvider provider, int deviceId)
+    public HostMemory(InferenceSession session, ExecutionProvider provider, ILogger logger)
     {
         if (provider == ExecutionProvider.Cpu)
         {
             return;
         }
 
-        _pinnedInfo = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, deviceId, OrtMemType.CpuOutput);
-        _pinned = new OrtAllocator(session, _pinnedInfo);
+        // Page-locked host memory belongs to no GPU: the CUDA and TensorRT providers register their pinned allocator
+        // under device 0 whichever GPU they run on, so asking for the serving GPU's id would find none on GPU 1.
+        _pinnedInfo = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, 0, OrtMemType.CpuOutput);
+        try
+        {
+            _pinned = new OrtAllocator(session, _pinnedInfo);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            // A provider build without one still serves, a little slower (a staging copy per batch).
+            logger.LogWarning("The {Provider} session has no pinned host allocator ({Reason}); inputs use pageable memory.", provider, e.Message);
+            _pinnedInfo.Dispose();
+            _pinnedInfo = null;
+        }
     }
 
     public OrtAllocator Allocator => _pinned ?? OrtAllocator.DefaultInstance;

@@ -88,7 +88,7 @@ public sealed class YoloDetector : IDetector
             MaxBatch: options.MaxBatchSize,
             ModelHash: Convert.ToHexStringLower(SHA256.HashData(bytes))[..16]);
         var (session, provider) = SessionFactory.Create(bytes, options.ModelPath, options, profile, logger);
-        var host = new HostMemory(session, provider, options.DeviceId);
+        var host = new HostMemory(session, provider, logger);
         logger.LogInformation(
             "Loaded {Model} ({Layout}, {Classes} classes, input {Width}x{Height}, batch {Batch}) on {Provider}, NMS {Nms}, pixels converted {Preprocess} from {Memory} host memory.",
             info.Name, info.Layout, info.Names.Count, info.InputWidth, info.InputHeight, info.FixedBatch?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "dynamic", provider, nms, options.Preprocess, host.Kind);
