@@ -22,5 +22,9 @@ public enum SourceState
 /// <summary>A camera's state change, with the reason in words a person can act on.</summary>
 public sealed record SourceStatus(string CameraId, SourceState State, string? Reason, DateTimeOffset Since);
 
-/// <summary>Counts of a camera's frames: read from the source, dropped (buffer full, no free buffer, rate cap), and delivered.</summary>
-public readonly record struct SourceCounters(long Read, long Dropped, long Delivered);
+/// <summary>
+/// Counts of a camera's frames: read from the source, dropped (buffer full, no free buffer, rate cap), delivered, and
+/// decoded into a pixel buffer (a frame dropped before that costs no decoding into pixels: a video stream still
+/// decodes it for the frames after it, a picture or MJPEG source not at all).
+/// </summary>
+public readonly record struct SourceCounters(long Read, long Dropped, long Delivered, long Decoded);

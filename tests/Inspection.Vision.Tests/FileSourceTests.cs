@@ -37,7 +37,7 @@ public sealed class FileSourceTests : IDisposable
         Assert.Equal("end of the file", source.Status.Reason);
         Assert.Equal(expected, collector.Frames.Select(f => f.Hash));
         Assert.Equal(Enumerable.Range(1, 734).Select(i => (long)i), collector.Frames.Select(f => f.Sequence));
-        Assert.Equal(new SourceCounters(734, 0, 734), source.Counters);
+        Assert.Equal(new SourceCounters(734, 0, 734, 734), source.Counters);
         Assert.All(collector.Frames, f => Assert.Equal((640, 360), (f.Width, f.Height)));
     }
 
@@ -71,6 +71,29 @@ public sealed class FileSourceTests : IDisposable
         Assert.Equal(counters.Read - counters.Dropped, counters.Delivered);
         Assert.Equal(counters.Delivered, collector.Count);
         Assert.True(collector.Frames.Zip(collector.Frames.Skip(1)).All(p => p.Second.Sequence > p.First.Sequence), "frames stay in order");
+    }
+
+    [SkippableFact]
+    public async Task A_rate_capped_camera_keeps_every_fifth_frame_of_25_fps_and_does_not_decode_most_of_the_others()
+    {
+        // The traffic video's own rate varies (about 10 fps): its frames retimed to a steady 25 fps, as a camera sends them.
+        var steady = _folder.File("traffic-25fps.mp4");
+        Ffmpeg("-i", Traffic, "-frames:v", "150", "-vf", "setpts=N/(25*TB)", "-r", "25", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-an", steady);
+        await using var source = new CameraSource(new CameraOptions { Id = "capped", Uri = steady, Realtime = true, MaxFps = 5 });
+        await using var collector = new FrameCollector(source);
+        source.Start();
+        await source.Completion.WaitAsync(TimeSpan.FromSeconds(60));
+        await collector.Completion.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // 95% of 1/5 s since the last kept frame has passed at every fifth frame.
+        var gaps = collector.Frames.Zip(collector.Frames.Skip(1)).Select(p => p.Second.Sequence - p.First.Sequence).ToList();
+        var counters = source.Counters;
+        Assert.True(gaps.Count(gap => gap == 5) >= gaps.Count * 0.8, $"gaps between kept frames: {string.Join(",", gaps)}; {counters}");
+
+        // Once the camera has measured its rate (after its first second), a frame the cap will drop is not decoded.
+        Assert.Equal(150, counters.Read);
+        var dropped = counters.Read - counters.Delivered;
+        Assert.True(counters.Decoded - counters.Delivered < dropped / 2, $"{counters}");
     }
 
     [SkippableFact]
