@@ -117,14 +117,18 @@ public sealed class SinkTests
             services => services.AddSingleton<IResultSink>(stalled));
         await WaitUntil(() => subscriber.Snapshot().Count >= 40, "results flowing", TimeSpan.FromSeconds(60));
 
-        // For four seconds the stalled sink takes nothing: the JSON results go on at the cameras' rate.
-        var before = subscriber.Snapshot().Count;
+        // For four seconds the stalled sink takes nothing: the JSON results keep pace with the detector, which keeps
+        // inspecting (the cameras offer 40/s, near what 2 cores inspect, so its rate is measured, not assumed).
+        var metrics = worker.Get<WorkerMetrics>();
+        double Inspected() => metrics.Camera("cam1").Inspected.Value + metrics.Camera("cam2").Inspected.Value;
+        var (results, inspected) = (subscriber.Snapshot().Count, Inspected());
         var watch = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(4));
-        var rate = (subscriber.Snapshot().Count - before) / watch.Elapsed.TotalSeconds;
-        Assert.True(rate >= 0.8 * 2 * 20, $"JSON results at {rate:0.0}/s while the other sink stalled; the cameras deliver 40/s");
+        var rate = (subscriber.Snapshot().Count - results) / watch.Elapsed.TotalSeconds;
+        var inspectedRate = (Inspected() - inspected) / watch.Elapsed.TotalSeconds;
+        Assert.True(inspectedRate >= 0.5 * 40, $"the detector inspected {inspectedRate:0.0} frames/s while a sink stalled; the cameras offer 40/s");
+        Assert.True(rate >= 0.9 * inspectedRate, $"JSON results at {rate:0.0}/s while the other sink stalled; the detector inspected {inspectedRate:0.0}/s");
 
-        var metrics = worker.Get<WorkerMetrics>();
         var dropped = metrics.SinkItems.WithLabels("stalled", "dropped").Value;
         Assert.True(dropped > 50, $"the stalled sink's buffer dropped {dropped} items");
         Assert.Equal(0, metrics.SinkItems.WithLabels("mqtt", "dropped").Value);
@@ -159,13 +163,13 @@ public sealed class SinkTests
         int Data() => scada.Snapshot().Count(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal));
         await WaitUntil(() => Results() >= 40 && Data() >= 40, "both outputs flowing", TimeSpan.FromSeconds(60));
 
-        // The SCADA broker hangs: the JSON results go on at the cameras' rate; Sparkplug holds its data in its buffer, which drops the oldest.
+        // The SCADA broker hangs: the JSON results go on at the rate they had before (the cameras offer 40/s, which is
+        // near what 2 cores inspect, so the rate is measured first rather than assumed); Sparkplug holds its data in its
+        // buffer, which drops the oldest.
+        var jsonRate = await RateAsync(Results, TimeSpan.FromSeconds(4));
         scadaBroker.Pause();
-        var before = Results();
-        var watch = Stopwatch.StartNew();
-        await Task.Delay(TimeSpan.FromSeconds(5));
-        var rate = (Results() - before) / watch.Elapsed.TotalSeconds;
-        Assert.True(rate >= 0.8 * 40, $"JSON results at {rate:0.0}/s while the SCADA broker hung; the cameras deliver 40/s");
+        var rate = await RateAsync(Results, TimeSpan.FromSeconds(4));
+        Assert.True(rate >= 0.8 * jsonRate, $"JSON results at {rate:0.0}/s while the SCADA broker hung, {jsonRate:0.0}/s before");
         await WaitUntil(() => metrics.SinkItems.WithLabels("sparkplug", "dropped").Value > 0, "the Sparkplug buffer dropping its oldest items", TimeSpan.FromSeconds(60), () => string.Join("\n", worker.Lines.TakeLast(30)));
         Assert.Equal(0, metrics.SinkItems.WithLabels("mqtt", "dropped").Value);
         var node = worker.Get<SinkFanOut>().Sinks.OfType<SparkplugSink>().Single();
@@ -176,15 +180,24 @@ public sealed class SinkTests
         await WaitUntil(() => node.IsLive && Births() > births, "a new Sparkplug session after the broker came back", TimeSpan.FromSeconds(60), () => string.Join("\n", worker.Lines.TakeLast(30)));
         await WaitUntil(() => scada.Snapshot().Skip(resumed).Count(m => m.Topic.Contains("/DDATA/", StringComparison.Ordinal)) > 40, "Sparkplug data again", TimeSpan.FromSeconds(60), () => string.Join("\n", worker.Lines.TakeLast(30)));
 
-        // The JSON broker hangs: Sparkplug goes on; the JSON results wait in the disk queue and all arrive afterwards.
+        // The JSON broker hangs: Sparkplug goes on as before; the JSON results wait in the disk queue and all arrive afterwards.
+        var dataRate = await RateAsync(Data, TimeSpan.FromSeconds(4));
         jsonBroker.Pause();
-        var data = Data();
-        await Task.Delay(TimeSpan.FromSeconds(4));
-        Assert.True(Data() - data >= 0.8 * 40 * 4, $"{Data() - data} DDATA in 4 s while the JSON broker hung; the cameras deliver 40/s");
+        var hungRate = await RateAsync(Data, TimeSpan.FromSeconds(4));
+        Assert.True(hungRate >= 0.8 * dataRate, $"DDATA at {hungRate:0.0}/s while the JSON broker hung, {dataRate:0.0}/s before");
         jsonBroker.Resume();
         await worker.StopAsync();
         var published = worker.Get<Inspection.Worker.Pipeline.CameraFeeds>().Sum(f => metrics.Camera(f.Id).Published);
         await WaitUntil(() => json.Snapshot().Select(m => m.Topic + JsonNode.Parse(m.Payload)!["sequence"]).Distinct().Count() >= published, $"all {published} JSON results after the broker came back", TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>How fast <paramref name="count"/> grows over <paramref name="window"/>, per second.</summary>
+    private static async Task<double> RateAsync(Func<int> count, TimeSpan window)
+    {
+        var before = count();
+        var watch = Stopwatch.StartNew();
+        await Task.Delay(window);
+        return (count() - before) / watch.Elapsed.TotalSeconds;
     }
 
     private static System.Text.Json.JsonElement JsonDocument(JsonNode node) => System.Text.Json.JsonDocument.Parse(node.ToJsonString()).RootElement;
