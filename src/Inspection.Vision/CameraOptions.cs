@@ -78,6 +78,13 @@ public class CameraOptions
     [Range(0, 1000)]
     public double MaxFps { get; set; }
 
+    /// <summary>
+    /// How far below the detector the camera's reading and decoding run (Linux nice, 0-19; 0: the same). Decoding
+    /// several streams competes with inference for the cores: below it, the detector never waits for a decoder.
+    /// </summary>
+    [Range(0, 19)]
+    public int Nice { get; set; } = 5;
+
     /// <summary>Output size for ffmpeg streams (0: the stream's own); frames are scaled to it.</summary>
     [Range(0, 16384)]
     public int Width { get; set; }

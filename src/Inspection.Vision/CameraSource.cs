@@ -118,6 +118,11 @@ public sealed class CameraSource : IAsyncDisposable
 
     private void Run()
     {
+        if (!CameraThread.Lower(_options.Nice))
+        {
+            _logger.LogDebug("Camera {Camera}'s thread keeps its priority: lowering it by {Nice} was refused.", _options.Id, _options.Nice);
+        }
+
         var stop = _stop.Token;
         try
         {

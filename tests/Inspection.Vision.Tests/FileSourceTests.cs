@@ -97,6 +97,29 @@ public sealed class FileSourceTests : IDisposable
     }
 
     [SkippableFact]
+    public async Task A_camera_reads_and_decodes_below_the_detector_and_its_decoder_threads_inherit_that()
+    {
+        await using var source = new CameraSource(new CameraOptions { Id = "nicecam", Uri = Traffic, Realtime = true, Nice = 7 });
+        await using var collector = new FrameCollector(source);
+        source.Start();
+        await Waiting.WaitUntil(() => collector.Count > 2, "frames", TimeSpan.FromSeconds(30));
+
+        // Linux keeps a nice value per thread (/proc/self/task/TID/stat, field 19). Threads the camera's thread starts
+        // (the decoder's) inherit its name as well as its nice value; the process's main thread keeps its 0.
+        var threads = Directory.GetDirectories("/proc/self/task").Select(task => (Name: File.ReadAllText(Path.Combine(task, "comm")).Trim(), Nice: Nice(task))).ToList();
+        var camera = threads.Where(t => t.Name == "camera-nicecam").ToList();
+        Assert.NotEmpty(camera);
+        Assert.All(camera, t => Assert.Equal(7, t.Nice));
+        Assert.Equal(0, Nice($"/proc/self/task/{Environment.ProcessId}"));
+
+        static int Nice(string task)
+        {
+            var stat = File.ReadAllText(Path.Combine(task, "stat"));
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    [SkippableFact]
     public async Task A_looping_file_starts_again_at_its_end()
     {
         await using var source = new CameraSource(new CameraOptions { Id = "loop", Uri = Traffic, Loop = true, Realtime = false, Policy = BufferPolicy.DeliverAll });
