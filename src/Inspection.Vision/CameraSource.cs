@@ -120,7 +120,7 @@ public sealed class CameraSource : IAsyncDisposable
     {
         if (!CameraThread.Lower(_options.Nice))
         {
-            _logger.LogDebug("Camera {Camera}'s thread keeps its priority: lowering it by {Nice} was refused.", _options.Id, _options.Nice);
+            _logger.LogDebug("Camera {Camera}'s thread keeps its priority: setting its nice value to {Nice} was refused.", _options.Id, _options.Nice);
         }
 
         var stop = _stop.Token;

@@ -11,7 +11,7 @@ internal static partial class CameraThread
 {
     private const int PriorityOfProcess = 0; // PRIO_PROCESS: with a thread id, that one thread
 
-    /// <summary>Lowers the calling thread's priority by <paramref name="nice"/> (0-19); false where it cannot (not Linux, refused).</summary>
+    /// <summary>Sets the calling thread's nice value to <paramref name="nice"/> (0-19: 0 leaves it as it is); false where it cannot (not Linux, refused).</summary>
     public static bool Lower(int nice) =>
         nice == 0 || (OperatingSystem.IsLinux() && SetPriority(PriorityOfProcess, ThreadId(), nice) == 0);
 
