@@ -35,14 +35,17 @@ public sealed class AugmentTests
         var box = sample.Boxes.Single().Box; // gain 0.32, 16 rows of padding above
         Assert.Equal((16f, 24f, 48f, 40f), (box.X1, box.Y1, box.X2, box.Y2));
         Assert.Equal(114, sample.Image.At<Vec3b>(2, 2).Item0);
+        Assert.Equal(new Rect(0, 16, 64, 32), sample.Picture);
     }
 
     [Fact]
-    public void Flipping_mirrors_the_boxes()
+    public void Flipping_mirrors_the_boxes_and_the_picture()
     {
         using var sample = Squares(64, 32, new BoundingBox(10, 5, 30, 20));
+        sample.Picture = new Rect(3, 0, 60, 32); // as if letterboxed with 3 columns of padding on the left, 1 on the right
         Augment.RandomFlip(sample, 1.0, new Random(1));
         Assert.Equal(new BoundingBox(34, 5, 54, 20), sample.Boxes.Single().Box);
+        Assert.Equal(new Rect(1, 0, 60, 32), sample.Picture);
         Assert.True(Inside(sample.Image, sample.Boxes[0].Box) > 240);
     }
 

@@ -161,7 +161,8 @@ public sealed class PlotTests : IDisposable
         tensor(boxes.Select(b => (float)b.Image).ToArray()),
         tensor(boxes.Select(b => (float)b.Class).ToArray()),
         tensor(boxes.SelectMany(b => new[] { b.X, b.Y, b.W, b.H }).ToArray(), [boxes.Length, 4]),
-        [.. Enumerable.Range(0, images).Select(i => $"/data/images/part_{i}.jpg")]);
+        [.. Enumerable.Range(0, images).Select(i => $"/data/images/part_{i}.jpg")],
+        [.. Enumerable.Repeat(new Rect(0, 0, side, side), images)]);
 
     [Fact]
     public void Training_batches_are_drawn_in_a_grid_filled_column_by_column_with_their_labels()

@@ -1,5 +1,7 @@
 using Inspection.Datasets;
 using Inspection.TestSupport;
+using Inspection.Core;
+using Inspection.Training.Data;
 using Inspection.Training.Engine;
 using Inspection.Training.Nn;
 using OpenCvSharp;
@@ -58,5 +60,26 @@ public sealed class ValidatorTests : IDisposable
 
         Assert.Equal([0], scores.PerClass.Keys);
         Assert.True(File.Exists(Path.Combine(output, "val_batch1_labels.jpg")));
+    }
+
+    [Fact]
+    public void Predictions_are_clipped_to_the_picture_not_to_its_letterbox_padding()
+    {
+        // A 64 x 32 image letterboxed to 64: the picture is rows 16-48. A box reaching past it on every side is scored
+        // as Ultralytics scores it after scale_boxes clips it to the source image (and as the engine serves it).
+        var images = Directory.CreateDirectory(_folder.File("images")).FullName;
+        using (var picture = new Mat(32, 64, MatType.CV_8UC3, Scalar.All(30)))
+        {
+            Cv2.ImWrite(Path.Combine(images, "wide.png"), picture);
+        }
+
+        File.WriteAllText(_folder.File("data.yaml"), "train: images\nval: images\nnames: ['square']\n");
+        var split = DatasetLoader.Load(_folder.File("data.yaml")).Splits["val"];
+        using var batch = new DetectionLoader(split, 1, 64, AugmentOptions.None).Epoch(0, shuffle: false, mosaic: false).Single();
+        using var predictions = tensor(new float[] { 30, 36, 80, 50, 0.9f }, [1, 5, 1]); // cx, cy, w, h, score of one anchor
+
+        var box = Validator.Evaluations(predictions, batch, classes: 1).Single().Predictions.Single().Box;
+
+        Assert.Equal(new BoundingBox(0, 16, 64, 48), box);
     }
 }

@@ -10,6 +10,9 @@ public sealed class Sample(Mat image, List<(int ClassId, BoundingBox Box)> boxes
 
     public List<(int ClassId, BoundingBox Box)> Boxes { get; set; } = boxes;
 
+    /// <summary>Where the picture lies in <see cref="Image"/>: all of it, except letterbox padding.</summary>
+    public Rect Picture { get; set; } = new(0, 0, image.Width, image.Height);
+
     public void Dispose() => Image.Dispose();
 }
 
@@ -166,6 +169,7 @@ public static class Augment
         Cv2.Flip(sample.Image, sample.Image, FlipMode.Y);
         var width = sample.Image.Width;
         sample.Boxes = sample.Boxes.Select(b => (b.ClassId, new BoundingBox(width - b.Box.X2, b.Box.Y1, width - b.Box.X1, b.Box.Y2))).ToList();
+        sample.Picture = sample.Picture with { X = width - sample.Picture.Right };
     }
 
     /// <summary>Letterbox to size x size (keep aspect, centre, pad 114), boxes moved with the image.</summary>
@@ -184,7 +188,7 @@ public static class Augment
         var boxes = sample.Boxes.Select(b => (b.ClassId, new BoundingBox(
             (float)((b.Box.X1 * gain) + left), (float)((b.Box.Y1 * gain) + top), (float)((b.Box.X2 * gain) + left), (float)((b.Box.Y2 * gain) + top)))).ToList();
         sample.Dispose();
-        return new Sample(output, boxes);
+        return new Sample(output, boxes) { Picture = new Rect(left, top, w, h) };
     }
 
     /// <summary>A box survives augmentation if it stays over 2 px wide and high, keeps 10 % of its scaled area, and is no sliver (box_candidates).</summary>

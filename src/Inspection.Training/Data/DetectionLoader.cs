@@ -7,9 +7,10 @@ namespace Inspection.Training.Data;
 
 /// <summary>
 /// A training batch in Ultralytics' collated form: images [B, 3, S, S] (RGB, 0-1) and every box of the batch as
-/// batch index [N], class [N] and normalised centre-size box [N, 4].
+/// batch index [N], class [N] and normalised centre-size box [N, 4]; <paramref name="Pictures"/> is where each
+/// image's picture lies (the rest is letterbox padding), to clip predictions to as validation does.
 /// </summary>
-public sealed record Batch(Tensor Images, Tensor BatchIndex, Tensor Classes, Tensor Boxes, IReadOnlyList<string> Paths) : IDisposable
+public sealed record Batch(Tensor Images, Tensor BatchIndex, Tensor Classes, Tensor Boxes, IReadOnlyList<string> Paths, IReadOnlyList<Rect> Pictures) : IDisposable
 {
     /// <summary>Each image's labels as corner boxes in its pixels.</summary>
     public IReadOnlyList<IReadOnlyList<(int ClassId, BoundingBox Box)>> PixelLabels()
@@ -96,10 +97,12 @@ public sealed class DetectionLoader(DatasetSplit split, int batchSize, int image
         var batchIndex = new List<float>();
         var classes = new List<float>();
         var boxes = new List<float>();
+        var pictures = new Rect[indices.Length];
         for (var b = 0; b < indices.Length; b++)
         {
             var random = new Random(HashCode.Combine(seed, epoch, indices[b]));
             using var sample = Prepare(indices[b], mosaic, random);
+            pictures[b] = sample.Picture;
             ToTensorLayout(sample.Image, pixels.AsSpan(b * 3 * imageSize * imageSize, 3 * imageSize * imageSize));
             foreach (var (classId, box) in sample.Boxes)
             {
@@ -114,7 +117,8 @@ public sealed class DetectionLoader(DatasetSplit split, int batchSize, int image
             tensor(batchIndex.ToArray()),
             tensor(classes.ToArray()),
             tensor(boxes.ToArray(), [batchIndex.Count, 4]),
-            indices.Select(i => split.Images[i].ImagePath).ToList());
+            indices.Select(i => split.Images[i].ImagePath).ToList(),
+            pictures);
     }
 
     private Sample Prepare(int index, bool mosaic, Random random)

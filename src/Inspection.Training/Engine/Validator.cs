@@ -11,8 +11,8 @@ namespace Inspection.Training.Engine;
 
 /// <summary>
 /// Measures a model on a dataset split as Ultralytics' DetectionValidator does: letterboxed images, NMS at
-/// confidence 0.001 and IoU 0.7 with up to 300 detections, then mAP over IoU 0.5-0.95. A TorchSharp model is
-/// compared in the letterboxed space, where IoU equals that in the source pixels; an ONNX model runs through the
+/// confidence 0.001 and IoU 0.7 with up to 300 detections, boxes clipped to the picture, then mAP over IoU 0.5-0.95.
+/// A TorchSharp model is compared in the letterboxed space, where IoU equals that in the source pixels; an ONNX model runs through the
 /// serving engine (its letterbox, its NMS, batched) and is compared in the source pixels.
 /// </summary>
 public static class Validator
@@ -91,6 +91,11 @@ public static class Validator
         return Scores(evaluations, detector.Model.Names.Count);
     }
 
+    /// <summary>A box clipped to the picture, as scale_boxes clips to the source image (and as the engine does).</summary>
+    private static BoundingBox ClipTo(BoundingBox box, Rect picture) => new(
+        Math.Clamp(box.X1, picture.Left, picture.Right), Math.Clamp(box.Y1, picture.Top, picture.Bottom),
+        Math.Clamp(box.X2, picture.Left, picture.Right), Math.Clamp(box.Y2, picture.Top, picture.Bottom));
+
     private static Mat ReadImage(DatasetImage item)
     {
         var image = Cv2.ImRead(item.ImagePath, ImreadModes.Color);
@@ -108,7 +113,7 @@ public static class Validator
         return DetMetrics.Evaluate(evaluations) with { Confusion = confusion };
     }
 
-    private static IEnumerable<ImageEvaluation> Evaluations(Tensor predictions, Batch batch, int classes)
+    internal static IEnumerable<ImageEvaluation> Evaluations(Tensor predictions, Batch batch, int classes)
     {
         var (images, channels, anchors) = ((int)predictions.shape[0], (int)predictions.shape[1], (int)predictions.shape[2]);
         var values = predictions.contiguous().data<float>().ToArray();
@@ -117,7 +122,7 @@ public static class Validator
         {
             var detections = new List<Detection>();
             ManagedNms.Run(values.AsSpan(i * channels * anchors, channels * anchors), OutputLayout.AnchorFree, classes, anchors, Thresholds, detections);
-            yield return new ImageEvaluation(detections, labels[i]);
+            yield return new ImageEvaluation([.. detections.Select(d => d with { Box = ClipTo(d.Box, batch.Pictures[i]) })], labels[i]);
         }
     }
 }
