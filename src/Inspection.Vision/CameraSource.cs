@@ -343,6 +343,17 @@ public sealed class CameraSource : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Takes back a delivered frame that a newer one displaced further down the pipeline (a live camera keeps its
+    /// newest frames there too): released, and counted as dropped instead of delivered.
+    /// </summary>
+    public void Displace(Frame frame)
+    {
+        frame.Dispose();
+        Interlocked.Decrement(ref _delivered);
+        Interlocked.Increment(ref _dropped);
+    }
+
     private void OnBufferDropped(Frame frame)
     {
         frame.Dispose();

@@ -185,7 +185,7 @@ internal static class WorkerBenchmark
     }
 
     /// <summary>Frames/s of decoding <paramref name="clip"/> into one reused BGR buffer, as a camera's thread does.</summary>
-    private static double DecodeAlone(string clip)
+    internal static double DecodeAlone(string clip)
     {
         using var capture = new VideoCapture(clip);
         using var frame = new Mat();

@@ -9,7 +9,9 @@ namespace Inspection.Worker.Pipeline;
 
 /// <summary>
 /// One camera's way into the pipeline. Continuous: delivered frames wait in a small slot for the batcher (its
-/// share of a batch), so a slow detector backs up into the camera's own buffer, which drops by the camera's policy.
+/// share of a batch). A live camera (DropOldest) keeps its newest frames there, a newer frame displacing the oldest,
+/// so a busy detector always gets fresh frames; under the other policies a slow detector backs up into the camera's
+/// own buffer, which holds the source back (DeliverAll) or drops the newest (DropNewest).
 /// Triggered: the last few frames are kept, and a trigger takes the one captured nearest its time (waiting for
 /// the next frame when the trigger is newer than all of them).
 /// </summary>
@@ -26,6 +28,7 @@ public sealed class CameraFeed : IAsyncDisposable
     private Task? _stopped;
     private long _taken;
     private long _stale;
+    private long _displaced;
 
     /// <param name="slot">Frames that may wait for the batcher: the camera's share of a batch.</param>
     public CameraFeed(WorkerCameraOptions options, int slot, Action onReady, ILogger logger)
@@ -33,9 +36,13 @@ public sealed class CameraFeed : IAsyncDisposable
         Options = options;
         _onReady = onReady;
         Source = new CameraSource(options, logger);
-        _slot = options.Mode == InspectionMode.Continuous
-            ? Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(Math.Clamp(slot, 1, Math.Max(1, options.MaxFramesInFlight / 2))) { SingleReader = true, SingleWriter = true })
-            : Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true }); // bounded by the camera's frame pool
+        BoundedChannelOptions Waiting(BoundedChannelFullMode full) => new(Math.Clamp(slot, 1, Math.Max(1, options.MaxFramesInFlight / 2))) { FullMode = full, SingleReader = true, SingleWriter = true };
+        _slot = options.Mode switch
+        {
+            InspectionMode.Triggered => Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true }), // bounded by the camera's frame pool
+            _ when options.Policy == BufferPolicy.DropOldest => Channel.CreateBounded<WorkItem>(Waiting(BoundedChannelFullMode.DropOldest), Displace),
+            _ => Channel.CreateBounded<WorkItem>(Waiting(BoundedChannelFullMode.Wait)),
+        };
     }
 
     public string Id => Options.Id;
@@ -47,7 +54,7 @@ public sealed class CameraFeed : IAsyncDisposable
     public bool Triggered => Options.Mode == InspectionMode.Triggered;
 
     /// <summary>Frames handed on for inspection: the count of results this camera is owed (frames dropped as too old are not).</summary>
-    public long Taken => Interlocked.Read(ref _taken) - Interlocked.Read(ref _stale);
+    public long Taken => Interlocked.Read(ref _taken) - Interlocked.Read(ref _stale) - Interlocked.Read(ref _displaced);
 
     /// <summary>Frames the batcher found too old to inspect.</summary>
     public long Stale => Interlocked.Read(ref _stale);
@@ -109,6 +116,12 @@ public sealed class CameraFeed : IAsyncDisposable
     {
         await Source.DisposeAsync().ConfigureAwait(false);
         await _pump.ConfigureAwait(false);
+    }
+
+    private void Displace(WorkItem item)
+    {
+        Interlocked.Increment(ref _displaced);
+        Source.Displace(item.Frame);
     }
 
     private async Task ForwardAsync()

@@ -15,7 +15,8 @@ public sealed class CameraFeeds : IReadOnlyList<CameraFeed>
     public CameraFeeds(IOptions<InspectionOptions> options, ILoggerFactory loggers)
     {
         var cameras = options.Value.Cameras;
-        var share = options.Value.Batching.MaxBatchSize / cameras.Count; // one camera alone can fill a batch; several share it
+        // One camera alone can fill a batch; several share it, rounded up so that their waiting frames still fill one.
+        var share = (options.Value.Batching.MaxBatchSize + cameras.Count - 1) / Math.Max(1, cameras.Count);
         var logger = loggers.CreateLogger<CameraSource>();
         _feeds = [.. cameras.Select(c => new CameraFeed(c, share, () => _onReady?.Invoke(), logger))];
     }

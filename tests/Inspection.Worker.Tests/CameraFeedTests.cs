@@ -1,0 +1,77 @@
+using Inspection.Vision;
+using Inspection.Worker.Configuration;
+using Inspection.Worker.Pipeline;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Inspection.Worker.Tests;
+
+public sealed class CameraFeedTests
+{
+    [Fact]
+    public async Task A_live_camera_keeps_its_newest_frames_waiting_while_the_detector_is_busy_and_owes_results_only_for_those()
+    {
+        // The demo pictures played fast as a live camera, and nobody taking frames: a detector busy with a long batch.
+        var options = new WorkerCameraOptions { Id = "live", Uri = InProcessSettings.DemoPictures, FolderFps = 100, Loop = true, Policy = BufferPolicy.DropOldest };
+        await using var feed = new CameraFeed(options, slot: 2, onReady: () => { }, NullLogger.Instance);
+        feed.Start();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (feed.Source.Counters.Read < 50)
+        {
+            await Task.Delay(20, timeout.Token);
+        }
+
+        // Stopped, the camera hands on what it delivered; what waits for the batcher is its newest frames, not the first
+        // two it read (which, when the waiting slot held the camera back, stayed there ever older).
+        var stopping = feed.StopAsync();
+        var stopped = await Task.WhenAny(stopping, Task.Delay(TimeSpan.FromSeconds(10))) == stopping;
+        var waiting = new List<long>();
+        while (feed.Ready.TryRead(out var item)) // also frees a camera held back by a full slot, so it can stop
+        {
+            waiting.Add(item.Frame.Sequence);
+            item.Frame.Dispose();
+        }
+
+        Assert.True(stopped, "the camera could not stop: it was held back until its frames were taken");
+        var counters = feed.Source.Counters;
+        Assert.Equal(2, waiting.Count);
+        Assert.All(waiting, sequence => Assert.True(sequence > counters.Read - 4, $"frame {sequence} waits, {counters.Read} were read"));
+        Assert.Equal(counters.Read - counters.Dropped, counters.Delivered); // a displaced frame counts as dropped at the camera
+        Assert.Equal(2, feed.Taken); // results are owed for the frames that wait, not for those displaced
+    }
+
+    [Fact]
+    public async Task Five_busy_cameras_keep_enough_frames_waiting_to_fill_a_batch_of_eight()
+    {
+        var cameras = Enumerable.Range(0, 5)
+            .Select(i => new WorkerCameraOptions { Id = $"live{i}", Uri = InProcessSettings.DemoPictures, FolderFps = 50, Loop = true, Policy = BufferPolicy.DropOldest })
+            .ToList();
+        var feeds = new CameraFeeds(Options.Create(new InspectionOptions { Cameras = cameras, Batching = { MaxBatchSize = 8 } }), NullLoggerFactory.Instance);
+        foreach (var feed in feeds)
+        {
+            feed.Start();
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (feeds.Any(f => f.Source.Counters.Read < 10))
+        {
+            await Task.Delay(20, timeout.Token);
+        }
+
+        await Task.WhenAll(feeds.Select(f => f.StopAsync())).WaitAsync(timeout.Token);
+        var waiting = 0;
+        foreach (var feed in feeds)
+        {
+            while (feed.Ready.TryRead(out var item))
+            {
+                waiting++;
+                item.Frame.Dispose();
+            }
+
+            await feed.DisposeAsync();
+        }
+
+        // Eight frames cannot be five cameras' equal shares: each keeps two, else a busy detector would get batches of five.
+        Assert.Equal(10, waiting);
+    }
+}
