@@ -38,13 +38,17 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
     /// <summary>Where pixels become floats (--preprocess InGraph|Managed; InGraph, the engine's default, unless given).</summary>
     public static PreprocessPlacement Preprocess { get; private set; }
 
-    /// <summary>The worker's configuration for the chosen device.</summary>
+    /// <summary>Worker settings every benchmark's worker gets on top of its own (--set Key=value,Key=value), to measure one change.</summary>
+    public static IReadOnlyList<string> WorkerSettings { get; private set; } = [];
+
+    /// <summary>The worker's configuration for the chosen device, and the settings given with --set.</summary>
     public static IEnumerable<string> WorkerDevice()
     {
         var detector = Detector(string.Empty);
         return detector.Providers.Select((p, i) => $"--Inspection:Model:Providers:{i}={p}")
             .Append($"--Inspection:Model:DeviceId={detector.DeviceId}")
-            .Append($"--Inspection:Model:TensorRtFp16={Fp16}");
+            .Append($"--Inspection:Model:TensorRtFp16={Fp16}")
+            .Concat(WorkerSettings);
     }
 
     public static BenchOptions Parse(string[] args)
@@ -59,6 +63,7 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
         Device = DeviceChoice.Parse(options.Get("device", "cpu"));
         Fp16 = bool.Parse(options.Get("fp16", "false"));
         Preprocess = Enum.Parse<PreprocessPlacement>(options.Get("preprocess", nameof(PreprocessPlacement.InGraph)), ignoreCase: true);
+        WorkerSettings = [.. options.Get("set", string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(setting => "--" + setting)];
         return options;
     }
 

@@ -1,11 +1,12 @@
 using Inspection.Bench;
 
-// Every benchmark takes --device auto|cpu|0|cuda[:N]|tensorrt[:N] (cpu by default) and --fp16 true (TensorRT).
+// Every benchmark takes --device auto|cpu|0|cuda[:N]|tensorrt[:N] (cpu by default) and --fp16 true (TensorRT); the
+// ones that run a worker take --set Inspection:Key=value,... to measure it with settings changed.
 // Usage: inspection-bench detector [--model M | --fresh n|s] [--images A,B,...] [--batches 1,4,8] [--rounds 5] [--seconds 2]
 //        inspection-bench sources [--video V] [--streams 1,2,4] [--rounds 3]
 //        inspection-bench mqtt [--messages 20000] [--rounds 3]
 //        inspection-bench training [--data D] [--imgsz 320] [--batch 16] [--epochs 2] [--rounds 3]
-//        inspection-bench worker [--streams 1,3] [--frames 200] [--batch 8] [--rounds 3] [--live-seconds 20]
+//        inspection-bench worker [--streams 1,3] [--frames 200] [--batch 8] [--rounds 3] [--live-seconds 20] [--source video|jpeg]
 //        inspection-bench latency [--loads 0.5,0.8,0.95,1.2] [--seconds 20] [--batch 8]
 //        inspection-bench warmup [--batch 8] [--calls 400]
 //        inspection-bench swap [--swaps 6]
