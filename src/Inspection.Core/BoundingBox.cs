@@ -23,9 +23,12 @@ public readonly record struct BoundingBox(float X1, float Y1, float X2, float Y2
     }
 
     /// <summary>The box clipped to an image of the given size.</summary>
-    public BoundingBox ClipTo(int width, int height) => new(
-        Math.Clamp(X1, 0, width), Math.Clamp(Y1, 0, height),
-        Math.Clamp(X2, 0, width), Math.Clamp(Y2, 0, height));
+    public BoundingBox ClipTo(int width, int height) => ClipTo(0, 0, width, height);
+
+    /// <summary>The box clipped to a region of an image.</summary>
+    public BoundingBox ClipTo(float left, float top, float right, float bottom) => new(
+        Math.Clamp(X1, left, right), Math.Clamp(Y1, top, bottom),
+        Math.Clamp(X2, left, right), Math.Clamp(Y2, top, bottom));
 
     public override string ToString() => $"[{X1:0.#}, {Y1:0.#}, {X2:0.#}, {Y2:0.#}]";
 }

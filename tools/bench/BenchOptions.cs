@@ -38,18 +38,20 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
     /// <summary>Where pixels become floats (--preprocess InGraph|Managed; InGraph, the engine's default, unless given).</summary>
     public static PreprocessPlacement Preprocess { get; private set; }
 
-    /// <summary>Worker settings every benchmark's worker gets on top of its own (--set Key=value,Key=value), to measure one change.</summary>
-    public static IReadOnlyList<string> WorkerSettings { get; private set; } = [];
+    /// <summary>Settings given with --set Key=value,Key=value, which win over a benchmark's own: the worker with one change.</summary>
+    private static IReadOnlyList<string> WorkerSettings { get; set; } = [];
 
-    /// <summary>The worker's configuration for the chosen device, and the settings given with --set.</summary>
+    /// <summary>The worker's configuration for the chosen device.</summary>
     public static IEnumerable<string> WorkerDevice()
     {
         var detector = Detector(string.Empty);
         return detector.Providers.Select((p, i) => $"--Inspection:Model:Providers:{i}={p}")
             .Append($"--Inspection:Model:DeviceId={detector.DeviceId}")
-            .Append($"--Inspection:Model:TensorRtFp16={Fp16}")
-            .Concat(WorkerSettings);
+            .Append($"--Inspection:Model:TensorRtFp16={Fp16}");
     }
+
+    /// <summary>A benchmark's worker arguments with the settings given with --set after them, so that they win.</summary>
+    public static string[] WithSettings(IEnumerable<string> arguments) => [.. arguments, .. WorkerSettings];
 
     public static BenchOptions Parse(string[] args)
     {
@@ -63,7 +65,13 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
         Device = DeviceChoice.Parse(options.Get("device", "cpu"));
         Fp16 = bool.Parse(options.Get("fp16", "false"));
         Preprocess = Enum.Parse<PreprocessPlacement>(options.Get("preprocess", nameof(PreprocessPlacement.InGraph)), ignoreCase: true);
-        WorkerSettings = [.. options.Get("set", string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(setting => "--" + setting)];
+        var settings = options.Get("set", string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (settings.FirstOrDefault(setting => !setting.Contains('=')) is { } malformed)
+        {
+            throw new InspectionInputException($"--set: '{malformed}' is not Key=value (for example --set Inspection:Cameras:0:Nice=0,Inspection:Batching:MaxWaitMilliseconds=5).");
+        }
+
+        WorkerSettings = [.. settings.Select(setting => "--" + setting)];
         return options;
     }
 

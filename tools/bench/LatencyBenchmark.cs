@@ -11,7 +11,7 @@ namespace Inspection.Bench;
 /// <summary>
 /// Fresh verdicts under load: the worker's capture-to-publish latency with live sources offering 50%, 80%, 95% and
 /// 120% of the detector's capacity, measured in the same run (the engine alone on the same decoded frames at the
-/// same batch). At every load p99 should stay within the batch wait plus two batch inference times (the batch
+/// same batch), and against what inference can do beside the decoding each load costs. At every load p99 should stay within the batch wait plus two batch inference times (the batch
 /// running when a frame arrives, then its own), and at 120% the worker should still inspect at capacity, dropping
 /// (and counting) what it cannot inspect while it is fresh.
 /// </summary>

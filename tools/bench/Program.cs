@@ -15,7 +15,17 @@ using Inspection.Bench;
 //        inspection-bench integrity [--sources 3] [--frames 200] [--batch 8] [--seconds 2] [--rounds 3]
 //        inspection-bench web [--cameras 4] [--fps 25] [--seconds 20] [--rounds 3] [--warmup 10]
 var command = args.FirstOrDefault() ?? "detector";
-var options = BenchOptions.Parse(args.Skip(1).ToArray());
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args.Skip(1).ToArray());
+}
+catch (Inspection.Core.InspectionInputException e)
+{
+    Console.Error.WriteLine($"inspection-bench: {e.Message}");
+    return 2;
+}
+
 switch (command)
 {
     case "detector":

@@ -47,11 +47,11 @@ internal static class SwapBenchmark
                 $"--Inspection:Model:Registry={registry.Root}", "--Inspection:Model:Name=bench", .. BenchOptions.WorkerDevice(),
                 $"--Inspection:Model:PublicKeyFile={keys.PublicKeyPath}", "--Inspection:Model:HeartbeatInterval=00:00:00",
                 "--Inspection:Model:RegistryPollInterval=00:00:00.100", $"--Inspection:Mqtt:EmbeddedBrokerPort={brokerPort}",
-                $"--Inspection:Mqtt:Queue:Directory={Path.Combine(root, "queue")}", "--Inspection:Evidence:Enabled=false",
+                $"--Inspection:Mqtt:Queue:Directory={Path.Combine(root, "queue")}", $"--Inspection:Web:KeysDirectory={Path.Combine(root, "web-keys")}", "--Inspection:Evidence:Enabled=false",
                 $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}", $"--Inspection:Web:Url=http://127.0.0.1:{Measure.FreePort()}", "--Logging:LogLevel:Default=Warning",
                 "--Inspection:Cameras:0:Id=cam", $"--Inspection:Cameras:0:Uri={clip}", "--Inspection:Cameras:0:Loop=true", "--Inspection:Cameras:0:Integrity:Enabled=false",
             ];
-            var (app, problems) = WorkerApp.Build(args);
+            var (app, problems) = WorkerApp.Build(BenchOptions.WithSettings(args));
             if (app is null)
             {
                 throw new InvalidOperationException(string.Join("; ", problems));

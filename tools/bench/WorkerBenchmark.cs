@@ -168,6 +168,7 @@ internal static class WorkerBenchmark
             $"--Inspection:Batching:MaxBatchSize={batch}",
             $"--Inspection:Mqtt:EmbeddedBrokerPort={Measure.FreePort()}",
             $"--Inspection:Mqtt:Queue:Directory={Path.Combine(folder, "queue")}",
+            $"--Inspection:Web:KeysDirectory={Path.Combine(folder, "web-keys")}",
             $"--Inspection:Evidence:Enabled=false",
             $"--Inspection:Http:Url=http://127.0.0.1:{Measure.FreePort()}", $"--Inspection:Web:Url=http://127.0.0.1:{Measure.FreePort()}",
             "--Logging:LogLevel:Default=Warning",
@@ -201,7 +202,6 @@ internal static class WorkerBenchmark
         return count / clock.Elapsed.TotalSeconds;
     }
 
-    /// <summary>The clip's frames (the first <paramref name="most"/>), decoded.</summary>
     /// <summary>Frames/s of reading the JPEG files of <paramref name="folder"/>, as a folder camera reads them.</summary>
     private static double DecodePicturesAlone(string folder)
     {
@@ -231,6 +231,7 @@ internal static class WorkerBenchmark
         return folder;
     }
 
+    /// <summary>The clip's frames (the first <paramref name="most"/>), decoded.</summary>
     internal static List<Mat> Decode(string clip, int most = int.MaxValue)
     {
         using var capture = new VideoCapture(clip);
@@ -294,7 +295,7 @@ internal static class WorkerBenchmark
         public static async Task<RunningWorker> StartAsync(string model, string clip, int sources, int batch, bool realtime, IEnumerable<string>? configuration = null)
         {
             var folder = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "inspection-bench-" + Guid.NewGuid().ToString("N"))).FullName;
-            var (app, problems) = WorkerApp.Build([.. Arguments(model, clip, sources, batch, folder, realtime), .. configuration ?? []]);
+            var (app, problems) = WorkerApp.Build(BenchOptions.WithSettings([.. Arguments(model, clip, sources, batch, folder, realtime), .. configuration ?? []]));
             if (app is null)
             {
                 throw new InvalidOperationException(string.Join("; ", problems));

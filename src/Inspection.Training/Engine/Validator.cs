@@ -91,11 +91,6 @@ public static class Validator
         return Scores(evaluations, detector.Model.Names.Count);
     }
 
-    /// <summary>A box clipped to the picture, as scale_boxes clips to the source image (and as the engine does).</summary>
-    private static BoundingBox ClipTo(BoundingBox box, Rect picture) => new(
-        Math.Clamp(box.X1, picture.Left, picture.Right), Math.Clamp(box.Y1, picture.Top, picture.Bottom),
-        Math.Clamp(box.X2, picture.Left, picture.Right), Math.Clamp(box.Y2, picture.Top, picture.Bottom));
-
     private static Mat ReadImage(DatasetImage item)
     {
         var image = Cv2.ImRead(item.ImagePath, ImreadModes.Color);
@@ -122,7 +117,9 @@ public static class Validator
         {
             var detections = new List<Detection>();
             ManagedNms.Run(values.AsSpan(i * channels * anchors, channels * anchors), OutputLayout.AnchorFree, classes, anchors, Thresholds, detections);
-            yield return new ImageEvaluation([.. detections.Select(d => d with { Box = ClipTo(d.Box, batch.Pictures[i]) })], labels[i]);
+            // Clipped to the picture, as scale_boxes clips to the source image (and as the engine serves them).
+            var picture = batch.Pictures[i];
+            yield return new ImageEvaluation([.. detections.Select(d => d with { Box = d.Box.ClipTo(picture.Left, picture.Top, picture.Right, picture.Bottom) })], labels[i]);
         }
     }
 }
