@@ -60,6 +60,7 @@ public sealed class YoloDetector : IDetector
             }
         }
 
+        SoftmaxRewrite.Apply(proto, description.Opset);
         if (options.Preprocess == PreprocessPlacement.InGraph)
         {
             PixelGraft.Apply(proto, description);

@@ -74,6 +74,8 @@ public sealed class GraphBuilder
 
     public string ReduceSum(string x, long[] axes, bool keepDims) => Reduce("ReduceSum", x, axes, keepDims, axesAsInputSince: 13);
 
+    public string ReduceMax(string x, long[] axes, bool keepDims) => Reduce("ReduceMax", x, axes, keepDims, axesAsInputSince: 18);
+
     public string Unsqueeze(string x, params long[] axes) =>
         Opset >= 13 ? Op("Unsqueeze", x, Constant(axes, axes.Length)) : Op("Unsqueeze", [x], ("axes", axes));
 

@@ -62,6 +62,20 @@ public sealed class PixelGraftTests
         }
     }
 
+    [SkippableTheory]
+    [InlineData("models/ultralytics-pretrained/yolov8n.onnx", "Transpose,Cast")]
+    [InlineData(ShippedDemoModel, "Transpose,Cast")]
+    [InlineData("models/yolov8n-int8-coco/yolov8n_int8.onnx", "Transpose,Gather,Cast,Div")] // quantised first layer: converted in full
+    public void A_float_first_convolution_takes_the_bytes_with_its_weights_reordered_and_scaled(string model, string conversion)
+    {
+        var path = model == ShippedDemoModel ? Path.Combine(SharedData.RepositoryRoot, model) : SharedData.Require(model);
+        var proto = Onnx.OnnxModelFile.Load(path);
+        var description = YoloModelReader.Describe(proto, path);
+        PixelGraft.Apply(proto, description);
+
+        Assert.Equal(conversion, string.Join(',', proto.Graph.Node.Where(n => n.Name.StartsWith("pixels/", StringComparison.Ordinal)).Select(n => n.OpType)));
+    }
+
     private static IEnumerable<string> NeuDetImages =>
         new[] { "crazing_1", "patches_10", "scratches_100", "inclusion_1" }.Select(n => SharedData.Require($"datasets/neu-det/images/{n}.jpg"));
 
