@@ -106,10 +106,11 @@ public sealed class CameraSource : IAsyncDisposable
             await _completion.Task.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         }
 
+        // Frames nobody took are read and never delivered: dropped, so the counts still add up.
         _channel.Writer.TryComplete();
         while (_channel.Reader.TryRead(out var left))
         {
-            left.Dispose();
+            OnBufferDropped(left);
         }
 
         _pool.Dispose();
@@ -331,13 +332,13 @@ public sealed class CameraSource : IAsyncDisposable
             {
                 if (!writer.WaitToWriteAsync(stop).AsTask().GetAwaiter().GetResult())
                 {
-                    frame.Dispose();
+                    OnBufferDropped(frame);
                     return;
                 }
             }
             catch (OperationCanceledException)
             {
-                frame.Dispose();
+                OnBufferDropped(frame);
                 throw;
             }
         }
@@ -354,6 +355,7 @@ public sealed class CameraSource : IAsyncDisposable
         Interlocked.Increment(ref _dropped);
     }
 
+    /// <summary>Releases a frame that was read and will not be delivered, counting it as dropped.</summary>
     private void OnBufferDropped(Frame frame)
     {
         frame.Dispose();

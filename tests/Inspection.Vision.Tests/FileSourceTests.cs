@@ -73,6 +73,28 @@ public sealed class FileSourceTests : IDisposable
         Assert.True(collector.Frames.Zip(collector.Frames.Skip(1)).All(p => p.Second.Sequence > p.First.Sequence), "frames stay in order");
     }
 
+    [SkippableTheory]
+    [InlineData(BufferPolicy.DropOldest)]
+    [InlineData(BufferPolicy.DeliverAll)]
+    public async Task Frames_still_in_a_stopped_cameras_buffer_are_counted_as_dropped(BufferPolicy policy)
+    {
+        // Nobody takes frames: the buffer fills, then the camera stops with them in it (and, holding the source
+        // back, with one more read and waiting to go in).
+        var options = new CameraOptions { Id = "stopped", Uri = Traffic, Realtime = false, BufferCapacity = 2, Policy = policy };
+        var source = new CameraSource(options);
+        source.Start();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (source.Counters.Read < 3 || source.Frames.Count < 2)
+        {
+            await Task.Delay(20, timeout.Token);
+        }
+
+        await source.DisposeAsync();
+        var counters = source.Counters;
+        Assert.Equal(0, counters.Delivered);
+        Assert.Equal(counters.Read, counters.Dropped);
+    }
+
     [SkippableFact]
     public async Task A_rate_capped_camera_keeps_every_fifth_frame_of_25_fps_and_does_not_decode_most_of_the_others()
     {
