@@ -110,10 +110,7 @@ internal static class IntegrityBenchmark
         await using var first = await run.StartAsync(checkedFirst ? checks : null);
         await using var second = await run.StartAsync(checkedFirst ? null : checks);
         var (firstStart, secondStart) = (first.Published, second.Published);
-        while (first.Published < run.Results && second.Published < run.Results)
-        {
-            await Task.Delay(2);
-        }
+        await Measure.ReachedAsync(() => Math.Max(first.Published, second.Published), run.Results);
 
         var (a, b) = ((double)(first.Published - firstStart), (double)(second.Published - secondStart));
         return checkedFirst ? a / b : b / a;

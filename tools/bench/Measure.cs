@@ -26,6 +26,29 @@ internal static class Measure
     }
 
     /// <summary>
+    /// Waits until <paramref name="count"/> reaches <paramref name="target"/> and returns that moment (a Stopwatch
+    /// timestamp, within 2 ms). It sleeps most of the way, by the rate counted so far, and polls often only for the last
+    /// fifth of a second: polling all along woke a thread-pool thread and the timer thread hundreds of times a second,
+    /// which took the cores from the ONNX Runtime threads of the worker being measured.
+    /// </summary>
+    public static async Task<long> ReachedAsync(Func<long> count, long target)
+    {
+        var (start, from) = (Stopwatch.GetTimestamp(), count());
+        while (true)
+        {
+            var now = count();
+            if (now >= target)
+            {
+                return Stopwatch.GetTimestamp();
+            }
+
+            var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            var remaining = now > from ? (target - now) / ((now - from) / elapsed) : 1;
+            await Task.Delay(remaining > 0.2 ? TimeSpan.FromSeconds(Math.Min(remaining / 2, 1)) : TimeSpan.FromMilliseconds(2));
+        }
+    }
+
+    /// <summary>
     /// Runs the two measurements of a pair, the first one first in odd rounds and second in even ones, so that a
     /// machine that warms up or slows down during a round weighs on both alike; each starts on a collected heap, so
     /// neither pays for the garbage of what ran before it.

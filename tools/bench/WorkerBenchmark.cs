@@ -40,6 +40,7 @@ internal static class WorkerBenchmark
         var worker = streams.ToDictionary(s => s, _ => new List<double>());
         var engine = streams.ToDictionary(s => s, _ => new List<double>());
         var serial = streams.ToDictionary(s => s, _ => new List<double>());
+        var busy = streams.ToDictionary(s => s, _ => new List<double>());
         var decoding = new List<double>();
         for (var round = 1; round <= rounds; round++)
         {
@@ -50,23 +51,24 @@ internal static class WorkerBenchmark
                 var engineFps = await EngineAloneAsync(model, images, n, batch);
                 // A folder camera shows FolderFps pictures a second even when not live: here, as many as it can.
                 var unpaced = pictures ? Enumerable.Range(0, n).Select(i => $"--Inspection:Cameras:{i}:FolderFps=1000") : null;
-                var workerFps = await WorkerThroughputAsync(model, clip, n, images.Count, batch, unpaced);
+                var (workerFps, detectorBusy) = await WorkerThroughputAsync(model, clip, n, images.Count, batch, unpaced);
                 engine[n].Add(engineFps);
                 worker[n].Add(workerFps);
+                busy[n].Add(detectorBusy);
                 ratios[n].Add(workerFps / engineFps);
                 serial[n].Add(workerFps / (1 / ((1 / engineFps) + (1 / decodeFps))));
-                Measure.Progress($"round {round}/{rounds}, {n} source(s): engine alone {engineFps:0} images/s, decode alone {decodeFps:0}, worker end to end {workerFps:0} (ratio {workerFps / engineFps:0.00})");
+                Measure.Progress($"round {round}/{rounds}, {n} source(s): engine alone {engineFps:0} images/s, decode alone {decodeFps:0}, worker end to end {workerFps:0} (ratio {workerFps / engineFps:0.00}, detector busy {detectorBusy:0.00})");
             }
         }
 
         // Decoding and inference share the cores: with nothing overlapped, a frame costs a decode plus its share of
         // an inference, so 1 / (1/engine + 1/decode) is what a plain decode-then-detect loop would reach.
         Console.WriteLine($"Machine: {Measure.Machine()}. Decoding alone (one thread, {(pictures ? "JPEG files" : "H.264")} to BGR): {Measure.Median(decoding):0} frames/s.");
-        Console.WriteLine($"| {(pictures ? "folder" : "file")} sources | engine alone (images/s) | worker, decode to publish (images/s) | worker / engine (median of rounds) | worker / decode-then-detect in series |");
-        Console.WriteLine("|---|---|---|---|---|");
+        Console.WriteLine($"| {(pictures ? "folder" : "file")} sources | engine alone (images/s) | worker, decode to publish (images/s) | worker / engine (median of rounds) | worker / decode-then-detect in series | detector busy (share of the worker's time) |");
+        Console.WriteLine("|---|---|---|---|---|---|");
         foreach (var n in streams)
         {
-            Console.WriteLine($"| {n} | {Measure.Median(engine[n]):0} | {Measure.Median(worker[n]):0} | {Measure.Median(ratios[n]):0.00} | {Measure.Median(serial[n]):0.00} |");
+            Console.WriteLine($"| {n} | {Measure.Median(engine[n]):0} | {Measure.Median(worker[n]):0} | {Measure.Median(ratios[n]):0.00} | {Measure.Median(serial[n]):0.00} | {Measure.Median(busy[n]):0.00} |");
         }
 
         var live = streams.Max();
@@ -104,25 +106,23 @@ internal static class WorkerBenchmark
     /// thing changed; <paramref name="measured"/> looks at the worker's services right when the clock stops,
     /// before it is stopped.
     /// </summary>
-    internal static async Task<double> WorkerThroughputAsync(string model, string clip, int sources, int frames, int batch,
+    internal static async Task<(double Fps, double DetectorBusy)> WorkerThroughputAsync(string model, string clip, int sources, int frames, int batch,
         IEnumerable<string>? configuration = null, Action<IServiceProvider>? measured = null)
     {
         await using var worker = await RunningWorker.StartAsync(model, clip, sources, batch, realtime: false, configuration);
+        var inference = worker.Services.GetRequiredService<WorkerMetrics>().Inference;
         long first;
         while ((first = worker.Published) == 0)
         {
-            await Task.Delay(1);
+            await Task.Delay(10); // start-up: not measured
         }
 
-        var clock = Stopwatch.StartNew();
-        while (worker.Published < (long)sources * frames)
-        {
-            await Task.Delay(2);
-        }
-
-        var fps = ((sources * frames) - first) / clock.Elapsed.TotalSeconds;
+        var (started, inferenceBefore) = (Stopwatch.GetTimestamp(), inference.Sum);
+        var elapsed = Stopwatch.GetElapsedTime(started, await Measure.ReachedAsync(() => worker.Published, (long)sources * frames)).TotalSeconds;
+        var fps = ((sources * frames) - first) / elapsed;
+        var busy = (inference.Sum - inferenceBefore) / elapsed;
         measured?.Invoke(worker.Services);
-        return fps;
+        return (fps, busy);
     }
 
     private static async Task<(double P50, double P99, int Count, double PublishP50, double PublishP99)> LiveLatencyAsync(string model, string clip, int sources, int seconds)
@@ -333,8 +333,8 @@ internal sealed record WorkerRun(string Model, string Clip, int Frames, int Sour
     }
 
     /// <summary>Images per second; see <see cref="WorkerBenchmark.WorkerThroughputAsync"/>.</summary>
-    public Task<double> ThroughputAsync(IEnumerable<string>? configuration = null, Action<IServiceProvider>? measured = null) =>
-        WorkerBenchmark.WorkerThroughputAsync(Model, Clip, Sources, Frames, Batch, configuration, measured);
+    public async Task<double> ThroughputAsync(IEnumerable<string>? configuration = null, Action<IServiceProvider>? measured = null) =>
+        (await WorkerBenchmark.WorkerThroughputAsync(Model, Clip, Sources, Frames, Batch, configuration, measured)).Fps;
 
     /// <summary>This run's worker, started; its rate is the caller's to measure.</summary>
     public Task<WorkerBenchmark.RunningWorker> StartAsync(IEnumerable<string>? configuration = null) =>
