@@ -39,7 +39,8 @@ public static class SoftmaxRewrite
                 continue;
             }
 
-            var g = new GraphBuilder(new GraphProto(), opset, $"{softmax.Name}/rewritten/");
+            // The node's position names it when it has no name: the new nodes' outputs are named after the prefix.
+            var g = new GraphBuilder(new GraphProto(), opset, $"{(softmax.Name.Length > 0 ? softmax.Name : $"softmax_{index}")}/rewritten/");
             var x = softmax.Input[0];
             var exp = g.Op("Exp", g.Op("Sub", x, g.ReduceMax(x, [axis], keepDims: true))); // less the max: exp never overflows
             g.OpNamed(softmax.Output[0], "Div", [exp, g.ReduceSum(exp, [axis], keepDims: true)]);

@@ -54,6 +54,46 @@ public sealed class SoftmaxRewriteTests
             $"{apart.Count} of {expected.Length} outputs differ, by up to {furthest}");
     }
 
+    [Fact]
+    public void Unnamed_softmaxes_over_inner_axes_each_become_the_softmax_they_stand_for()
+    {
+        // Two nameless Softmax nodes (over axes 1 and 2 of a [2, 3, 4, 5] tensor): their rewrites must not collide.
+        var model = new global::Onnx.ModelProto { IrVersion = 8, Graph = new global::Onnx.GraphProto { Name = "softmaxes" } };
+        model.OpsetImport.Add(new global::Onnx.OperatorSetIdProto { Domain = string.Empty, Version = 17 });
+        var g = new GraphBuilder(model.Graph, 17);
+        g.AddInput("x", global::Onnx.TensorProto.Types.DataType.Float, 2, 3, 4, 5);
+        foreach (var axis in new long[] { 1, 2 })
+        {
+            var softmax = new global::Onnx.NodeProto { OpType = "Softmax", Input = { g.Op("Transpose", ["x"], ("perm", new long[] { 0, 1, 2, 3 })) }, Output = { $"y{axis}" } };
+            softmax.Attribute.Add(new global::Onnx.AttributeProto { Name = "axis", Type = global::Onnx.AttributeProto.Types.AttributeType.Int, I = axis });
+            model.Graph.Node.Add(softmax);
+            g.AddOutput($"y{axis}", global::Onnx.TensorProto.Types.DataType.Float, 2, 3, 4, 5);
+        }
+
+        Assert.Equal(2, SoftmaxRewrite.Apply(model, 17));
+
+        var x = Enumerable.Range(0, 120).Select(i => (float)Math.Sin(i * 0.7) * 4).ToArray();
+        using var session = new InferenceSession(model.ToByteArray());
+        using var runOptions = new RunOptions();
+        using var input = OrtValue.CreateTensorValueFromMemory(x, [2, 3, 4, 5]);
+        using var outputs = session.Run(runOptions, ["x"], [input], ["y1", "y2"]);
+        long[] dims = [2, 3, 4, 5];
+        for (var o = 0; o < 2; o++)
+        {
+            var axis = o + 1;
+            var y = outputs[o].GetTensorDataAsSpan<float>().ToArray();
+            var stride = dims.Skip(axis + 1).Aggregate(1L, (a, b) => a * b);
+            for (var i = 0; i < x.Length; i++)
+            {
+                // The softmax of x[i] along the axis: over the elements that differ from it in that coordinate only.
+                var first = i - (i / stride % dims[axis] * stride);
+                var along = Enumerable.Range(0, (int)dims[axis]).Select(k => x[first + (k * stride)]).ToArray();
+                var expected = Math.Exp(x[i] - along.Max()) / along.Sum(v => Math.Exp(v - along.Max()));
+                Assert.True(Math.Abs(y[i] - expected) < 1e-6, $"axis {axis}, element {i}: {y[i]} against {expected}");
+            }
+        }
+    }
+
     private static float[] Run(global::Onnx.ModelProto model, YoloModelDescription description, float[] input)
     {
         using var session = new InferenceSession(model.ToByteArray());
