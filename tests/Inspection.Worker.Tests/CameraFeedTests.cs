@@ -16,7 +16,7 @@ public sealed class CameraFeedTests
         await using var feed = new CameraFeed(options, slot: 2, onReady: () => { }, NullLogger.Instance);
         feed.Start();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (feed.Source.Counters.Read < 50)
+        while (feed.Source.Counters.Read < 50 || feed.Ready.Count < 2) // the camera's pump hands frames on in the pool's time
         {
             await Task.Delay(20, timeout.Token);
         }
@@ -56,6 +56,13 @@ public sealed class CameraFeedTests
         while (feeds.Any(f => f.Source.Counters.Read < 10))
         {
             await Task.Delay(20, timeout.Token);
+        }
+
+        // Their pumps hand frames on in the thread pool's time: waited for up to 10 s (shares rounded down keep 5 at most).
+        using var filled = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (feeds.Sum(f => f.Ready.Count) < 10 && !filled.IsCancellationRequested)
+        {
+            await Task.Delay(20, CancellationToken.None);
         }
 
         await Task.WhenAll(feeds.Select(f => f.StopAsync())).WaitAsync(timeout.Token);
