@@ -208,10 +208,24 @@ public sealed class ServerProcess : IDisposable
     /// <summary>A TCP port on 127.0.0.1 that nothing listens on right now.</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        // The kernel may hand the same port to the next caller once the probe closes: a port is given out once per
+        // process, so a worker's listeners never get the same one (a worker once refused its configuration).
+        lock (GivenPorts)
+        {
+            while (true)
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, 0);
+                listener.Start();
+                var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+                if (GivenPorts.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
     }
+
+    private static readonly HashSet<int> GivenPorts = [];
 
     /// <summary>Process ids of running processes whose command line contains <paramref name="text"/>.</summary>
     public static List<int> ProcessesWith(string text)
