@@ -45,6 +45,7 @@ internal static class DetectCommand
                 ModelPath = parse.GetValue(model)!,
                 ImageSize = parse.GetValue(imgsz),
                 Nms = parse.GetValue(nms),
+                ConcurrentBatches = 1, // one call at a time: every core for each
             }.On(DeviceChoice.Parse(parse.GetValue(device)!));
             using var loggers = Logging.Create(parse.GetValue(verbose));
             await using var detector = YoloDetector.Open(options, loggers);

@@ -159,7 +159,7 @@ internal static class ModelsCommand
 
             List<(string, IReadOnlyList<GoldenDetection>)> recorded;
             ModelInfo info;
-            await using (var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx!, Providers = [ExecutionProvider.Cpu] }))
+            await using (var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx!, Providers = [ExecutionProvider.Cpu], ConcurrentBatches = 1 }))
             {
                 recorded = [.. goldenImages.Select(image => (image, GoldenCheck.Detect(detector, image)))];
                 info = detector.Model;

@@ -139,7 +139,7 @@ internal static class TrainingCommands
             IReadOnlyList<string> names;
             if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             {
-                await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = path }.On(DeviceChoice.Parse(parse.GetValue(device)!)), loggers);
+                await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = path, ConcurrentBatches = 1 }.On(DeviceChoice.Parse(parse.GetValue(device)!)), loggers);
                 names = detector.Model.Names;
                 RequireSameClasses(names, dataset);
                 scores = ConsoleProgress.Run(progress => Validator.Evaluate(detector, split, batchSize, progress.Add("val", "images").Count));

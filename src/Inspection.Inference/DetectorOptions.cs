@@ -51,11 +51,29 @@ public class DetectorOptions
     public int DeviceId { get; set; }
 
     /// <summary>
-    /// ONNX Runtime intra-op threads on the CPU provider; null uses one per CPU this process may use. ONNX Runtime's
-    /// own default is not that everywhere: on a 2-core VM it ran the float YOLOv8n at one thread's speed, 17.5
-    /// against 24.7 images/s with two (docs/benchmarks.md).
+    /// ONNX Runtime intra-op threads per run on the CPU provider; null shares the cores this process may use among the
+    /// <see cref="ConcurrentBatches"/>. ONNX Runtime's own default is not that everywhere: on a 2-core VM it ran the
+    /// float YOLOv8n at one thread's speed, 17.5 against 24.7 images/s with two (docs/benchmarks.md).
     /// </summary>
     public int? IntraOpThreads { get; set; }
+
+    /// <summary>
+    /// How many batches the caller runs on the detector at once (the worker's detector stage does; a tool that calls
+    /// it once at a time gives 1). On the CPU each run gets an equal share of the cores: two runs of one thread each
+    /// beat one run of two threads by 12-80% on a 2-core VM (no barrier between the threads of an operator, so a
+    /// thread preempted by a camera's decoder stalls only its own batch; docs/benchmarks.md). Null: 1 on a GPU, and
+    /// on the CPU 2 when this process may use 2 cores or more.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 64)]
+    public int? ConcurrentBatches { get; set; }
+
+    /// <summary>What <see cref="ConcurrentBatches"/> comes to on <paramref name="provider"/> with <paramref name="cores"/> cores.</summary>
+    public int ConcurrentBatchesOn(ExecutionProvider provider, int cores) =>
+        ConcurrentBatches ?? (provider == ExecutionProvider.Cpu ? Math.Clamp(cores, 1, 2) : 1);
+
+    /// <summary>ONNX Runtime's intra-op threads per run on <paramref name="provider"/>: the configured count, or the cores shared by the concurrent runs.</summary>
+    public int IntraOpThreadsOn(ExecutionProvider provider, int cores) =>
+        IntraOpThreads ?? Math.Max(1, cores / ConcurrentBatchesOn(provider, cores));
 
     /// <summary>Input size for models whose input size is dynamic; must match a fixed input when given.</summary>
     public int? ImageSize { get; set; }

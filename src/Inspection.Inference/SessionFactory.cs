@@ -52,7 +52,7 @@ internal static class SessionFactory
         var sessionOptions = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = options.IntraOpThreads ?? Environment.ProcessorCount,
+            IntraOpNumThreads = options.IntraOpThreadsOn(provider, Environment.ProcessorCount),
         };
 
         try

@@ -22,9 +22,10 @@ public sealed class YoloDetector : IDetector
     private readonly BatchBufferPool _pool;
     private readonly int _maxBatch;
 
-    private YoloDetector(InferenceSession session, YoloModelDescription description, ExecutionProvider provider, EngineGraph graph, HostMemory host, int maxBatch)
+    private YoloDetector(InferenceSession session, YoloModelDescription description, ExecutionProvider provider, EngineGraph graph, HostMemory host, int maxBatch, int concurrentBatches)
     {
         _maxBatch = maxBatch;
+        ConcurrentBatches = concurrentBatches;
         _session = session;
         _description = description;
         Provider = provider;
@@ -37,6 +38,9 @@ public sealed class YoloDetector : IDetector
     public ModelInfo Model => _description.Info;
 
     public ExecutionProvider Provider { get; }
+
+    /// <summary>How many batches it is meant to run at once (<see cref="DetectorOptions.ConcurrentBatches"/> on its provider).</summary>
+    public int ConcurrentBatches { get; }
 
     public NmsPlacement Nms { get; }
 
@@ -90,15 +94,17 @@ public sealed class YoloDetector : IDetector
             ModelHash: Convert.ToHexStringLower(SHA256.HashData(bytes))[..16]);
         var (session, provider) = SessionFactory.Create(bytes, options.ModelPath, options, profile, logger);
         var host = new HostMemory(session, provider, logger);
+        var concurrent = options.ConcurrentBatchesOn(provider, Environment.ProcessorCount);
         logger.LogInformation(
-            "Loaded {Model} ({Layout}, {Classes} classes, input {Width}x{Height}, batch {Batch}) on {Provider}, NMS {Nms}, pixels converted {Preprocess} from {Memory} host memory.",
-            info.Name, info.Layout, info.Names.Count, info.InputWidth, info.InputHeight, info.FixedBatch?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "dynamic", provider, nms, options.Preprocess, host.Kind);
+            "Loaded {Model} ({Layout}, {Classes} classes, input {Width}x{Height}, batch {Batch}) on {Provider}, NMS {Nms}, pixels converted {Preprocess} from {Memory} host memory; {Concurrent} batch(es) at once, {Threads} CPU thread(s) each.",
+            info.Name, info.Layout, info.Names.Count, info.InputWidth, info.InputHeight, info.FixedBatch?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "dynamic", provider, nms, options.Preprocess, host.Kind,
+            concurrent, options.IntraOpThreadsOn(provider, Environment.ProcessorCount));
         if (info.FixedBatch is { } fixedBatch)
         {
             logger.LogInformation("Model {Model} has a fixed batch of {Batch}: larger batches run {Batch} images per session call.", info.Name, fixedBatch, fixedBatch);
         }
 
-        return new YoloDetector(session, description, provider, new EngineGraph(nms, options.Preprocess), host, options.MaxBatchSize);
+        return new YoloDetector(session, description, provider, new EngineGraph(nms, options.Preprocess), host, options.MaxBatchSize, concurrent);
     }
 
     /// <summary>Detects objects in one image; allocates its result list (use the batch overload on hot paths).</summary>

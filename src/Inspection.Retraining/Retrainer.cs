@@ -254,13 +254,13 @@ public sealed class Retrainer(RetrainOptions options, ILogger logger, Action<Tra
 
     private async Task<DetectionScores> EvaluateAsync(string onnx, DatasetSplit holdout)
     {
-        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx }.On(DeviceChoice.Parse(options.Device)));
+        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx, ConcurrentBatches = 1 }.On(DeviceChoice.Parse(options.Device)));
         return Validator.Evaluate(detector, holdout, options.Batch);
     }
 
     private async Task<List<(string ImagePath, IReadOnlyList<GoldenDetection> Detections)>> RecordGoldenAsync(string onnx, DatasetSplit holdout)
     {
-        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx, Providers = [ExecutionProvider.Cpu] });
+        await using var detector = YoloDetector.Open(new DetectorOptions { ModelPath = onnx, Providers = [ExecutionProvider.Cpu], ConcurrentBatches = 1 });
         return [.. holdout.Images.Take(options.GoldenImages).Select(i => (i.ImagePath, GoldenCheck.Detect(detector, i.ImagePath)))];
     }
 

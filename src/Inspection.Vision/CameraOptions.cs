@@ -60,9 +60,14 @@ public class CameraOptions
     [Range(1, 64)]
     public int BufferCapacity { get; set; } = 2;
 
-    /// <summary>Frames the consumers may hold at once beyond the buffer; bounds the camera's memory.</summary>
+    /// <summary>
+    /// Frames the consumers may hold at once beyond the buffer; bounds the camera's memory. Null: <see cref="DefaultFramesInFlight"/>
+    /// (the worker gives each camera enough for its share of the batches in flight).
+    /// </summary>
     [Range(1, 256)]
-    public int MaxFramesInFlight { get; set; } = 8;
+    public int? MaxFramesInFlight { get; set; }
+
+    public const int DefaultFramesInFlight = 8;
 
     /// <summary>Files and folders: start again at the end.</summary>
     public bool Loop { get; set; }

@@ -48,7 +48,7 @@ public sealed class CameraSource : IAsyncDisposable
         _options = options;
         _location = SourceLocation.Resolve(options);
         _logger = logger ?? NullLogger.Instance;
-        _pool = new FramePool(options.BufferCapacity + options.MaxFramesInFlight);
+        _pool = new FramePool(options.BufferCapacity + (options.MaxFramesInFlight ?? CameraOptions.DefaultFramesInFlight));
         _integrity = new FrameIntegrityChecker(options.Integrity);
         _channel = options.Policy == BufferPolicy.DropOldest
             ? Channel.CreateBounded<Frame>(new BoundedChannelOptions(options.BufferCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleWriter = true }, OnBufferDropped)

@@ -33,6 +33,16 @@ public sealed partial class ConfigurationTests
         Assert.Equal(4, problems.Count);
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("65")]
+    public void Concurrent_batches_out_of_range_are_refused_with_their_path(string value)
+    {
+        var (_, problems) = WorkerConfiguration.Read(Configuration(new() { ["Inspection:Model:ConcurrentBatches"] = value }));
+        var problem = Assert.Single(problems);
+        Assert.StartsWith("Inspection:Model:ConcurrentBatches: The field ConcurrentBatches must be between 1 and 64", problem, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_defaults_are_valid()
     {

@@ -32,8 +32,16 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
 
     public static bool Fp16 { get; private set; }
 
-    /// <summary>The detector's options for <paramref name="model"/> on the chosen device.</summary>
-    public static DetectorOptions Detector(string model) => new DetectorOptions { ModelPath = model, TensorRtFp16 = Fp16, Preprocess = Preprocess }.On(Device);
+    /// <summary>
+    /// The detector's options for <paramref name="model"/> on the chosen device, running as many batches at once as
+    /// the worker would (its default, or <c>--set Inspection:Model:ConcurrentBatches=N</c>), so the engine alone is
+    /// the engine the worker runs.
+    /// </summary>
+    public static DetectorOptions Detector(string model) =>
+        new DetectorOptions { ModelPath = model, TensorRtFp16 = Fp16, Preprocess = Preprocess, ConcurrentBatches = ConcurrentBatches }.On(Device);
+
+    /// <summary>Batches a detector runs at once: <c>--set Inspection:Model:ConcurrentBatches=N</c>, or null for the worker's default.</summary>
+    private static int? ConcurrentBatches { get; set; }
 
     /// <summary>Where pixels become floats (--preprocess InGraph|Managed; InGraph, the engine's default, unless given).</summary>
     public static PreprocessPlacement Preprocess { get; private set; }
@@ -72,6 +80,9 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
         }
 
         WorkerSettings = [.. settings.Select(setting => "--" + setting)];
+        const string Concurrent = "Inspection:Model:ConcurrentBatches=";
+        ConcurrentBatches = settings.LastOrDefault(s => s.StartsWith(Concurrent, StringComparison.OrdinalIgnoreCase)) is { } given
+            ? int.Parse(given[Concurrent.Length..], System.Globalization.CultureInfo.InvariantCulture) : null;
         return options;
     }
 

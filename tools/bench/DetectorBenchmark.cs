@@ -36,7 +36,10 @@ internal static class DetectorBenchmark
             throw new InspectionInputException($"Cannot read the benchmark images: {string.Join(", ", imagePaths)}.");
         }
 
-        await using var detector = YoloDetector.Open(BenchOptions.Detector(model));
+        // Phases 1 and 2 call the engine one batch at a time, every core for each call, as the raw session runs.
+        var serial = BenchOptions.Detector(model);
+        serial.ConcurrentBatches = 1;
+        await using var detector = YoloDetector.Open(serial);
         var info = detector.Model;
         var rawBatch = info.FixedBatch ?? 1;
         Measure.Progress($"{info.Name}: {info.Layout}, input {info.InputWidth}x{info.InputHeight}, batch {info.FixedBatch?.ToString(CultureInfo.InvariantCulture) ?? "dynamic"}; {rounds} rounds of {seconds} s per setting");
@@ -99,7 +102,7 @@ internal static class DetectorBenchmark
         }
 
         Console.WriteLine();
-        Console.WriteLine($"| engine end to end, default settings | images/s | ratio to the raw session at the same batch ({threadSettings[fastest].Name}), paired |");
+        Console.WriteLine($"| engine end to end, one batch at a time | images/s | ratio to the raw session at the same batch ({threadSettings[fastest].Name}), paired |");
         Console.WriteLine("|---|---|---|");
         foreach (var batch in batches)
         {
@@ -112,12 +115,60 @@ internal static class DetectorBenchmark
             bound.Dispose();
         }
 
+        await ConcurrentAsync(model, info, mats, batches, rounds, seconds);
+
         var (floats, bytes) = (Measure.Median(letterbox), Measure.Median(letterboxBytes));
         Console.WriteLine();
         Console.WriteLine($"Letterbox alone, one thread: into bytes (the engine's default; the graph converts) {bytes:0} images/s ({1000 / bytes:0.00} ms per image), into floats (the reference) {floats:0} images/s ({1000 / floats:0.00} ms); bytes / floats {bytes / floats:0.00}.");
         foreach (var m in mats)
         {
             m.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Phase 3: the engine as the worker runs it, several batches at once with the cores shared among them, against
+    /// raw sessions run the same way (as many at once, each with as many threads), paired per batch size and round.
+    /// </summary>
+    private static async Task ConcurrentAsync(string model, ModelInfo info, Mat[] mats, int[] batches, int rounds, double seconds)
+    {
+        await using var detector = YoloDetector.Open(BenchOptions.Detector(model));
+        var lanes = detector.ConcurrentBatches;
+        if (lanes == 1)
+        {
+            return; // the worker runs one batch at a time here: phase 2 measured it
+        }
+
+        var threads = BenchOptions.Detector(model).IntraOpThreadsOn(detector.Provider, Environment.ProcessorCount);
+        var bounds = batches.ToDictionary(b => b, b => new RawSessions(model, info, info.FixedBatch ?? b, mats[0], Enumerable.Repeat<int?>(threads, lanes)));
+        var engine = batches.ToDictionary(b => b, _ => new List<double>());
+        var ratios = batches.ToDictionary(b => b, _ => new List<double>());
+        var thresholds = new DetectionThresholds(0.25f, 0.45f, 300);
+        for (var round = 1; round <= rounds; round++)
+        {
+            foreach (var batch in batches)
+            {
+                var bound = Measure.ImagesPerSecondOnThreads(lanes, bounds[batch].Step, info.FixedBatch ?? batch, seconds);
+                var rate = Measure.ImagesPerSecondOnThreads(lanes, lane =>
+                {
+                    var views = Enumerable.Range(0, batch).Select(i => MatImage.View(mats[(i + lane) % mats.Length])).ToArray();
+                    var results = views.Select(_ => new List<Detection>(300)).ToArray();
+                    return () => detector.Detect(views, results, thresholds);
+                }, batch, seconds);
+                engine[batch].Add(rate);
+                ratios[batch].Add(rate / bound);
+            }
+
+            Measure.Progress($"{lanes} batches at once, round {round}/{rounds}: {string.Join(", ", batches.Select(b => $"batch {b} {engine[b][^1]:0.0} img/s (ratio {ratios[b][^1]:0.00})"))}");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"| engine as the worker runs it: {lanes} batches at once, {threads} thread(s) each | images/s | ratio to {lanes} raw sessions at once, {threads} thread(s) each, paired |");
+        Console.WriteLine("|---|---|---|");
+        foreach (var batch in batches)
+        {
+            Console.WriteLine($"| batch {batch} | {Measure.Median(engine[batch]):0.0} | {Measure.Median(ratios[batch]):0.00} |");
+            bounds[batch].Dispose();
         }
     }
 

@@ -116,7 +116,7 @@ internal static class LatencyBenchmark
             return new LoadRun(
                 inspected / seconds,
                 inspected / batches,
-                (after.InferenceSeconds - before.InferenceSeconds) / seconds,
+                (after.InferenceSeconds - before.InferenceSeconds) / seconds / worker.ConcurrentBatches,
                 WorkerBenchmark.Percentile(all, 0.5),
                 p99,
                 1000 * (after.InferenceSeconds - before.InferenceSeconds) / batches,

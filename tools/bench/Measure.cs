@@ -26,6 +26,41 @@ internal static class Measure
     }
 
     /// <summary>
+    /// <see cref="ImagesPerSecond"/> with <paramref name="threads"/> threads stepping at once (thread i runs
+    /// <paramref name="stepOf"/>(i)), as the worker's detector lanes do: all the images they did over the same time.
+    /// </summary>
+    public static double ImagesPerSecondOnThreads(int threads, Func<int, Action> stepOf, int imagesPerStep, double seconds)
+    {
+        var steps = new long[threads];
+        var clock = new Stopwatch();
+        var ready = new Barrier(threads, _ => clock.Start());
+        RunOnThreads(threads, i =>
+        {
+            var step = stepOf(i);
+            for (var w = 0; w < 3; w++)
+            {
+                step();
+            }
+
+            ready.SignalAndWait();
+            while (clock.Elapsed.TotalSeconds < seconds || steps[i] < 5)
+            {
+                step();
+                steps[i]++;
+            }
+        });
+        return steps.Sum() * imagesPerStep / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Runs <paramref name="body"/>(0 .. <paramref name="threads"/>-1), each on a thread of its own, and waits for all.</summary>
+    public static void RunOnThreads(int threads, Action<int> body)
+    {
+        var started = Enumerable.Range(0, threads).Select(i => new Thread(() => body(i)) { Name = $"bench lane {i}" }).ToList();
+        started.ForEach(t => t.Start());
+        started.ForEach(t => t.Join());
+    }
+
+    /// <summary>
     /// Waits until <paramref name="count"/> reaches <paramref name="target"/> and returns that moment (a Stopwatch
     /// timestamp, within 2 ms). It sleeps most of the way, by the rate counted so far, and polls often only for the last
     /// fifth of a second: polling all along woke a thread-pool thread and the timer thread hundreds of times a second,

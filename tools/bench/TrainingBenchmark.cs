@@ -97,7 +97,9 @@ internal static class TrainingBenchmark
             OnnxExporter.Export(model, size, onnx);
         }
 
-        await using var detector = YoloDetector.Open(BenchOptions.Detector(onnx));
+        var serial = BenchOptions.Detector(onnx);
+        serial.ConcurrentBatches = 1; // the validator runs one batch at a time
+        await using var detector = YoloDetector.Open(serial);
         Validator.Evaluate(detector, split, batch); // warm-up
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Validator.Evaluate(detector, split, batch);

@@ -76,21 +76,29 @@ internal static class WorkerBenchmark
         Console.WriteLine($"Live rate ({live} sources at the video's own pace, {count} results): capture to subscriber p50 {p50:0.0} ms, p99 {p99:0.0} ms; capture to publish p50 {publishP50:0.0} ms, p99 {publishP99:0.0} ms.");
     }
 
-    /// <summary>The engine on already decoded frames, the way the worker calls it: batches of <paramref name="batch"/>.</summary>
+    /// <summary>
+    /// The engine on already decoded frames, the way the worker calls it: batches of <paramref name="batch"/>, as
+    /// many at once as the detector was opened for (its lanes take the next batch when they finish one).
+    /// </summary>
     internal static async Task<double> EngineAloneAsync(string model, List<Mat> images, int sources, int batch)
     {
         await using var detector = YoloDetector.Open(BenchOptions.Detector(model));
         var views = Enumerable.Range(0, sources).SelectMany(_ => images).Select(MatImage.View).ToArray();
-        var results = Enumerable.Range(0, batch).Select(_ => new List<Detection>()).ToArray();
+        var lanes = detector.ConcurrentBatches;
+        var results = Enumerable.Range(0, lanes).Select(_ => Enumerable.Range(0, batch).Select(_ => new List<Detection>()).ToArray()).ToArray();
         var thresholds = new DetectionThresholds(0.15f, 0.45f, 300);
-        detector.Detect(views.AsSpan(0, batch), results, thresholds); // warm-up
+        detector.Detect(views.AsSpan(0, batch), results[0], thresholds); // warm-up
+        var next = -batch;
         var clock = Stopwatch.StartNew();
-        for (var i = 0; i < views.Length; i += batch)
+        Measure.RunOnThreads(lanes, lane =>
         {
-            var count = Math.Min(batch, views.Length - i);
-            detector.Detect(views.AsSpan(i, count), results.AsSpan(0, count), thresholds);
-        }
-
+            int start;
+            while ((start = Interlocked.Add(ref next, batch)) < views.Length)
+            {
+                var count = Math.Min(batch, views.Length - start);
+                detector.Detect(views.AsSpan(start, count), results[lane].AsSpan(0, count), thresholds);
+            }
+        });
         return views.Length / clock.Elapsed.TotalSeconds;
     }
 
@@ -120,7 +128,7 @@ internal static class WorkerBenchmark
         var (started, inferenceBefore) = (Stopwatch.GetTimestamp(), inference.Sum);
         var elapsed = Stopwatch.GetElapsedTime(started, await Measure.ReachedAsync(() => worker.Published, (long)sources * frames)).TotalSeconds;
         var fps = ((sources * frames) - first) / elapsed;
-        var busy = (inference.Sum - inferenceBefore) / elapsed;
+        var busy = (inference.Sum - inferenceBefore) / elapsed / worker.ConcurrentBatches;
         measured?.Invoke(worker.Services);
         return (fps, busy);
     }
@@ -284,6 +292,9 @@ internal static class WorkerBenchmark
         }
 
         public IServiceProvider Services => _app.Services;
+
+        /// <summary>How many batches its detector runs at once.</summary>
+        public int ConcurrentBatches => _app.Services.GetRequiredService<Inspection.Worker.Serving.ModelHost>().Serving.Detector.ConcurrentBatches;
 
         /// <summary>Results handed to the outputs so far, all cameras together.</summary>
         public long Published => _feeds.Sum(f => _metrics.Camera(f.Id).Published);

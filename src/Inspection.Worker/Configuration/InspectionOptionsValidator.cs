@@ -54,9 +54,9 @@ public static class InspectionOptionsValidator
                 }
             }
 
-            if (camera.Mode == InspectionMode.Triggered && camera.TriggerHistory >= camera.MaxFramesInFlight)
+            if (camera.Mode == InspectionMode.Triggered && camera.TriggerHistory >= Pipeline.CameraFeeds.FramesInFlight(camera, options))
             {
-                problems.Add($"{path}:TriggerHistory: {camera.TriggerHistory} frames kept for triggers need MaxFramesInFlight above it (now {camera.MaxFramesInFlight}).");
+                problems.Add($"{path}:TriggerHistory: {camera.TriggerHistory} frames kept for triggers need MaxFramesInFlight above it (now {Pipeline.CameraFeeds.FramesInFlight(camera, options)}).");
             }
 
             Polygons(camera.Rules.Regions, $"{path}:Rules:Regions", problems);

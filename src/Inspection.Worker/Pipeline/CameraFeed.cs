@@ -36,7 +36,7 @@ public sealed class CameraFeed : IAsyncDisposable
         Options = options;
         _onReady = onReady;
         Source = new CameraSource(options, logger);
-        BoundedChannelOptions Waiting(BoundedChannelFullMode full) => new(Math.Clamp(slot, 1, Math.Max(1, options.MaxFramesInFlight / 2))) { FullMode = full, SingleReader = true, SingleWriter = true };
+        BoundedChannelOptions Waiting(BoundedChannelFullMode full) => new(Math.Clamp(slot, 1, Math.Max(1, (options.MaxFramesInFlight ?? CameraOptions.DefaultFramesInFlight) / 2))) { FullMode = full, SingleReader = true, SingleWriter = true };
         _slot = options.Mode switch
         {
             InspectionMode.Triggered => Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true }), // bounded by the camera's frame pool

@@ -15,11 +15,27 @@ public sealed class CameraFeeds : IReadOnlyList<CameraFeed>
     public CameraFeeds(IOptions<InspectionOptions> options, ILoggerFactory loggers)
     {
         var cameras = options.Value.Cameras;
-        // One camera alone can fill a batch; several share it, rounded up so that their waiting frames still fill one.
-        var share = (options.Value.Batching.MaxBatchSize + cameras.Count - 1) / Math.Max(1, cameras.Count);
+        var share = Share(options.Value);
         var logger = loggers.CreateLogger<CameraSource>();
+        foreach (var camera in cameras)
+        {
+            camera.MaxFramesInFlight = FramesInFlight(camera, options.Value);
+        }
+
         _feeds = [.. cameras.Select(c => new CameraFeed(c, share, () => _onReady?.Invoke(), logger))];
     }
+
+    /// <summary>One camera alone can fill a batch; several share it, rounded up so that their waiting frames still fill one.</summary>
+    private static int Share(InspectionOptions options) =>
+        (options.Batching.MaxBatchSize + options.Cameras.Count - 1) / Math.Max(1, options.Cameras.Count);
+
+    /// <summary>
+    /// The frames a camera may have out at once: as configured, or its share of every batch the detector may run at
+    /// once (2 unless Model:ConcurrentBatches says otherwise) and of one more waiting to be formed, at least
+    /// <see cref="CameraOptions.DefaultFramesInFlight"/>. Fewer would leave a lone camera's batches half full.
+    /// </summary>
+    public static int FramesInFlight(WorkerCameraOptions camera, InspectionOptions options) =>
+        camera.MaxFramesInFlight ?? Math.Max(CameraOptions.DefaultFramesInFlight, Share(options) * ((options.Model.ConcurrentBatches ?? 2) + 1));
 
     public int Count => _feeds.Count;
 

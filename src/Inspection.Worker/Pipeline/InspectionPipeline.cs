@@ -73,15 +73,14 @@ public sealed class InspectionPipeline : BackgroundService
             feed.Start();
         }
 
-        var inference = Task.Factory.StartNew(InferAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        var inference = InferAsync();
         var statuses = WatchStatusesAsync();
-        try
+        // Until shutting down, or the detector stage failed (rethrown below, which stops the host); then drain in
+        // order. A detector stage that ended because every camera finished waits for the shutdown.
+        var shutdown = Task.Delay(Timeout.Infinite, stoppingToken);
+        if (await Task.WhenAny(shutdown, inference).ConfigureAwait(false) == inference && !inference.IsFaulted)
         {
-            await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // Shutting down: drain in order below.
+            await shutdown.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         _stopping = true;
@@ -102,28 +101,83 @@ public sealed class InspectionPipeline : BackgroundService
         _logger.LogInformation("Pipeline drained in {Milliseconds:0} ms.", started.Elapsed.TotalMilliseconds);
     }
 
+    /// <summary>
+    /// Forms a batch whenever one of the detector's lanes is free and gives it to that lane. The detector runs as
+    /// many batches at once as it was opened for (<see cref="Inspection.Inference.DetectorOptions.ConcurrentBatches"/>);
+    /// their results are handed on in the order the batches were formed.
+    /// </summary>
     private async Task InferAsync()
     {
+        var concurrent = _model.Serving.Detector.ConcurrentBatches;
+        using var turns = new PublishTurns(concurrent);
+        var free = Channel.CreateBounded<DetectorLane>(concurrent);
+        var lanes = Enumerable.Range(0, concurrent)
+            .Select(i => new DetectorLane(i, async (batch, ticket) =>
+            {
+                await InspectAsync(batch, ticket, turns).ConfigureAwait(false);
+                _pool.Return(batch);
+            }, lane => free.Writer.TryWrite(lane), e =>
+            {
+                _logger.LogCritical(e, "The detector stage failed; the worker stops.");
+                free.Writer.TryComplete();
+            }))
+            .ToList();
         try
         {
-            // The batch is formed when the detector is free: its frames are the newest the cameras kept meanwhile.
-            while (await _batcher.NextAsync().ConfigureAwait(false) is { } batch)
+            lanes.ForEach(lane => free.Writer.TryWrite(lane));
+            long ticket = 0;
+            // The batch is formed when a lane is free: its frames are the newest the cameras kept meanwhile.
+            while (await NextFreeAsync(free.Reader).ConfigureAwait(false) is { } lane && await _batcher.NextAsync().ConfigureAwait(false) is { } batch)
             {
-                await InspectAsync(batch).ConfigureAwait(false);
-                _pool.Return(batch);
+                lane.Give(batch, ticket++);
             }
         }
-        catch (Exception e)
+        finally
         {
-            _logger.LogCritical(e, "The detector stage failed; the worker stops.");
+            lanes.ForEach(lane => lane.Finish());
+        }
+
+        await Task.WhenAll(lanes.Select(lane => lane.Ended)).ConfigureAwait(false);
+    }
+
+    /// <summary>A lane that has finished its batch; null once a lane failed.</summary>
+    private static async ValueTask<DetectorLane?> NextFreeAsync(ChannelReader<DetectorLane> free) =>
+        await free.WaitToReadAsync().ConfigureAwait(false) && free.TryRead(out var lane) ? lane : null;
+
+    /// <summary>
+    /// Detects on the whole batch with the model serving now, then, in its turn among the batches in flight,
+    /// judges and hands on each frame's result.
+    /// </summary>
+    private async Task InspectAsync(Batch batch, long ticket, PublishTurns turns)
+    {
+        Detected detected;
+        try
+        {
+            detected = await DetectAsync(batch).ConfigureAwait(false);
+        }
+        catch
+        {
+            await turns.WaitAsync(ticket).ConfigureAwait(false); // the batches after this one still get their turn
+            turns.Pass(ticket);
             throw;
+        }
+
+        await turns.WaitAsync(ticket).ConfigureAwait(false);
+        try
+        {
+            await JudgeAndPublishAsync(batch, detected).ConfigureAwait(false);
+        }
+        finally
+        {
+            turns.Pass(ticket);
         }
     }
 
-    /// <summary>Detects on the whole batch with the model serving now, then judges and hands on each frame's result.</summary>
-    private async Task InspectAsync(Batch batch)
+    private readonly record struct Detected(ServingModel Serving, RuleBook.Snapshot Rules, TimeSpan Inference);
+
+    private async Task<Detected> DetectAsync(Batch batch)
     {
-        // The model is taken per batch: a swap lands between two batches, and each result names its model.
+        // The model is taken per batch: a swap lands between batches, and each result names its model.
         var serving = await _model.AcquireAsync().ConfigureAwait(false);
         TimeSpan inference;
         var rules = _rules.Current;
@@ -148,6 +202,13 @@ public sealed class InspectionPipeline : BackgroundService
             _model.Release();
         }
 
+        return new Detected(serving, rules, inference);
+    }
+
+    private async Task JudgeAndPublishAsync(Batch batch, Detected detected)
+    {
+        var (serving, rules, inference) = detected;
+        var count = batch.Count;
         _metrics.Inference.Observe(inference.TotalSeconds);
         _metrics.BatchSize.Observe(count);
         _metrics.BatchCameras.Observe(batch.Cameras());

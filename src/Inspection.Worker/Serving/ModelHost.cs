@@ -35,7 +35,8 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
 {
     private readonly ILogger _logger = loggers.CreateLogger<ModelHost>();
     private readonly SemaphoreSlim _swapping = new(1, 1);
-    private readonly SemaphoreSlim _inUse = new(1, 1);
+    // The detector stage's concurrent batches (at most 2 unless configured) and a heartbeat hold the model at once.
+    private readonly SharedUse _inUse = new((options.Value.Model.ConcurrentBatches ?? 2) + 1);
     private readonly ECDsa? _publicKey = options.Value.Model.PublicKeyFile is { Length: > 0 } key ? SigningKeys.LoadPublicKey(key) : null;
     private ServingModel? _serving;
     private ShadowRun? _shadow;
@@ -88,11 +89,11 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
     /// </summary>
     public async ValueTask<ServingModel> AcquireAsync()
     {
-        await _inUse.WaitAsync().ConfigureAwait(false);
+        await _inUse.EnterAsync().ConfigureAwait(false);
         return Serving;
     }
 
-    public void Release() => _inUse.Release();
+    public void Release() => _inUse.Exit();
 
     /// <summary>
     /// Loads <paramref name="candidate"/> with a swap's checks and runs it beside the serving model on a sample of
@@ -117,21 +118,13 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
         return run;
     }
 
-    public async Task StopShadowAsync()
+    public Task StopShadowAsync() => _inUse.ExclusiveAsync(async () =>
     {
-        await _inUse.WaitAsync().ConfigureAwait(false);
-        try
+        if (Interlocked.Exchange(ref _shadow, null) is { } stopped)
         {
-            if (Interlocked.Exchange(ref _shadow, null) is { } stopped)
-            {
-                await stopped.Candidate.DisposeAsync().ConfigureAwait(false);
-            }
+            await stopped.Candidate.DisposeAsync().ConfigureAwait(false);
         }
-        finally
-        {
-            _inUse.Release();
-        }
-    }
+    });
 
     /// <summary>
     /// Loads <paramref name="candidate"/> beside the serving model and, if it passes every check, makes it the
@@ -323,6 +316,7 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             Providers = configured.Providers,
             DeviceId = configured.DeviceId,
             IntraOpThreads = configured.IntraOpThreads,
+            ConcurrentBatches = configured.ConcurrentBatches,
             ImageSize = configured.ImageSize,
             Nms = configured.Nms,
             Preprocess = configured.Preprocess,
@@ -360,14 +354,13 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
 
     /// <summary>
     /// Disposes of a model a swap replaced. Batches acquire the serving model under <see cref="_inUse"/>, so once this
-    /// has held it, the batch that may have run the old model is over and every later one takes the new model.
+    /// has held it alone, the batches that may have run the old model are over and every later one takes the new model.
     /// Disposing here, not at the next batch, frees every replaced model, also when several swaps land between two
     /// batches or no batch comes at all.
     /// </summary>
     private async Task RetireAsync(ServingModel replaced)
     {
-        await _inUse.WaitAsync().ConfigureAwait(false);
-        _inUse.Release();
+        await _inUse.ExclusiveAsync(() => Task.CompletedTask).ConfigureAwait(false);
         await replaced.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -38,8 +38,19 @@ public sealed class ShadowRun(ServingModel candidate, double sampleRate, WorkerM
     /// <summary>Whether this batch is one of the sample (every 1/rate-th batch).</summary>
     public bool Samples() => SampleRate > 0 && (Interlocked.Increment(ref _batches) - 1) % Math.Max(1, (long)Math.Round(1 / SampleRate)) == 0;
 
-    /// <summary>Runs the candidate on the batch's frames and compares with what the serving model found.</summary>
+    /// <summary>
+    /// Runs the candidate on the batch's frames and compares with what the serving model found. Concurrent batches
+    /// compare one at a time: they share the result buffers (shadow mode samples batches, so this seldom waits).
+    /// </summary>
     public void Compare(Batch batch, IReadOnlyList<string> servingNames, RuleBook.Snapshot rules, DetectionThresholds thresholds)
+    {
+        lock (_results)
+        {
+            CompareAlone(batch, servingNames, rules, thresholds);
+        }
+    }
+
+    private void CompareAlone(Batch batch, IReadOnlyList<string> servingNames, RuleBook.Snapshot rules, DetectionThresholds thresholds)
     {
         var count = batch.Count;
         Candidate.Detector.Detect(batch.Images.AsSpan(0, count), _results.AsSpan(0, count), thresholds);

@@ -1,0 +1,64 @@
+using Inspection.TestSupport;
+using Inspection.Core;
+using Inspection.Worker.Pipeline;
+using Microsoft.Extensions.DependencyInjection;
+using static Inspection.TestSupport.Waiting;
+
+namespace Inspection.Worker.Tests;
+
+/// <summary>The detector stage running several batches at once: results still go out in each camera's frame order.</summary>
+[Collection("Worker processes")]
+public sealed class ConcurrentBatchesTests
+{
+    [Fact]
+    public async Task Turns_go_in_batch_order_whichever_batch_finishes_first()
+    {
+        using var turns = new PublishTurns(3);
+        var order = new List<long>();
+
+        // Three batches in flight finish in reverse order; each waits for its turn before it hands on.
+        async Task Inspect(long ticket, int milliseconds)
+        {
+            await Task.Delay(milliseconds);
+            await turns.WaitAsync(ticket);
+            lock (order)
+            {
+                order.Add(ticket);
+            }
+
+            turns.Pass(ticket);
+        }
+
+        await Task.WhenAll(Inspect(0, 300), Inspect(1, 150), Inspect(2, 0));
+        await Task.WhenAll(Inspect(3, 100), Inspect(4, 0), Inspect(5, 50)); // the slots are reused
+        Assert.Equal([0, 1, 2, 3, 4, 5], order);
+    }
+
+    /// <summary>
+    /// Three batches of at most 2 frames at once (more than the cores here, so they finish out of order) from two
+    /// folder cameras delivering every picture: every frame gets its result, in the order the camera took them.
+    /// </summary>
+    [Fact]
+    public async Task Three_batches_at_once_hand_on_every_result_in_each_cameras_order()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        var recording = new RecordingSink();
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["left", "right"], fps: 1000, loop: true);
+        settings["Inspection:Model:ConcurrentBatches"] = "3";
+        settings["Inspection:Batching:MaxBatchSize"] = "2";
+        await using (var worker = await InProcessWorker.StartAsync(settings, services => services.AddSingleton<IResultSink>(recording)))
+        {
+            await WaitUntil(() => recording.Results.Count(r => r.Sequence > 0) >= 120, "120 results", TimeSpan.FromSeconds(90));
+            await worker.StopAsync();
+            Assert.Contains(worker.Lines, l => l.Contains("3 batch(es) at once", StringComparison.Ordinal));
+        }
+
+        foreach (var camera in new[] { "left", "right" })
+        {
+            var sequences = recording.Results.Where(r => r.CameraId == camera && r.Sequence > 0).Select(r => r.Sequence).ToList();
+            Assert.True(sequences.Count > 20, $"{camera}: {sequences.Count} results");
+            Assert.Equal(Enumerable.Range(1, sequences.Count).Select(i => (long)i), sequences);
+        }
+    }
+}
