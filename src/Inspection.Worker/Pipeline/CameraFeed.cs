@@ -9,7 +9,7 @@ namespace Inspection.Worker.Pipeline;
 
 /// <summary>
 /// One camera's way into the pipeline. Continuous: delivered frames wait in a small slot for the batcher (its
-/// share of a batch). A live camera (DropOldest) keeps its newest frames there, a newer frame displacing the oldest,
+/// share of the batches the detector runs at once). A live camera (DropOldest) keeps its newest frames there, a newer frame displacing the oldest,
 /// so a busy detector always gets fresh frames; under the other policies a slow detector backs up into the camera's
 /// own buffer, which holds the source back (DeliverAll) or drops the newest (DropNewest).
 /// Triggered: the last few frames are kept, and a trigger takes the one captured nearest its time (waiting for
@@ -30,7 +30,7 @@ public sealed class CameraFeed : IAsyncDisposable
     private long _stale;
     private long _displaced;
 
-    /// <param name="slot">Frames that may wait for the batcher: the camera's share of a batch.</param>
+    /// <param name="slot">Frames that may wait for the batcher: the camera's share of the batches the detector runs at once.</param>
     public CameraFeed(WorkerCameraOptions options, int slot, Action onReady, ILogger logger)
     {
         Options = options;
