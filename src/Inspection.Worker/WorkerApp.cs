@@ -33,6 +33,8 @@ namespace Inspection.Worker;
 public static class WorkerApp
 {
     public const int ConfigurationError = 2;
+
+    /// <summary>The worker could not start, or its detector stage failed while running.</summary>
     public const int StartFailure = 1;
 
     public static async Task<int> RunAsync(string[] args)
@@ -72,7 +74,9 @@ public static class WorkerApp
             }
 
             await app.WaitForShutdownAsync().ConfigureAwait(false);
-            return 0;
+
+            // The detector stage failed and stopped the host (its exception is logged): a supervisor should restart it.
+            return app.Services.GetServices<IHostedService>().OfType<InspectionPipeline>().Any(p => p.ExecuteTask is { IsFaulted: true }) ? StartFailure : 0;
         }
         catch (Exception e) when (Explain(e) is { } reason)
         {

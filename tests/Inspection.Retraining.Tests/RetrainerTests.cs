@@ -126,13 +126,17 @@ public sealed class RetrainerTests : IDisposable
                     holder.Kill();
                     Assert.Fail($"the first run never took the lock: {await holderError}");
                 }
+
+                await Task.Delay(20); // polling without a pause took a core from the starting run on a 2-core machine
             }
 
             Signal(holder, "-STOP"); // frozen inside its run, the lock held
 
             var refused = await CliRunner.RunAsync(retrain);
             Assert.Equal(2, refused.ExitCode);
-            Assert.Contains($"another retraining run of 'neu' is in progress (process {holder.Id}, started {DateTimeOffset.UtcNow:yyyy-MM-dd} ", refused.Stderr + refused.Stdout);
+            Assert.True(
+                (refused.Stderr + refused.Stdout).Contains($"another retraining run of 'neu' is in progress (process {holder.Id}, started {DateTimeOffset.UtcNow:yyyy-MM-dd} ", StringComparison.Ordinal),
+                $"the second run was not refused for the lock; it printed:\n{refused.Stderr}\n{refused.Stdout}");
         }
         finally
         {

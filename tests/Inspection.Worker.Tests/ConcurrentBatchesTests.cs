@@ -61,4 +61,33 @@ public sealed class ConcurrentBatchesTests
             Assert.Equal(Enumerable.Range(1, sequences.Count).Select(i => (long)i), sequences);
         }
     }
+
+    /// <summary>
+    /// A batch that fails (here a frame tap throws) ends the detector stage: the failure is logged as critical
+    /// and the host stops, so a supervisor restarts the worker, rather than the worker running on without results.
+    /// The batches still in the other lanes get their turn, so the stop does not hang.
+    /// </summary>
+    [Fact]
+    public async Task A_failing_batch_stops_the_worker_instead_of_leaving_it_running_without_results()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["left", "right"], fps: 1000, loop: true);
+        settings["Inspection:Model:ConcurrentBatches"] = "2";
+        settings["Inspection:Batching:MaxBatchSize"] = "2";
+        await using var worker = await InProcessWorker.StartAsync(settings, services => services.AddSingleton<IFrameTap>(new FailingTap(after: 30)));
+        var stopping = worker.Get<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping;
+        await WaitUntil(() => stopping.IsCancellationRequested, "the host stopping after the failure", TimeSpan.FromSeconds(60), () => string.Join("\n", worker.Lines.TakeLast(20)));
+        Assert.Contains(worker.Lines, l => l.Contains("The detector stage failed; the worker stops.", StringComparison.Ordinal));
+    }
+
+    /// <summary>Throws on the frame after <c>after</c>: a bug in a batch's processing.</summary>
+    private sealed class FailingTap(int after) : IFrameTap
+    {
+        private int _seen;
+
+        public bool Wants(string cameraId, long nowTimestamp) => Interlocked.Increment(ref _seen) > after;
+
+        public void Take(in ImageView image, InspectionResult result) => throw new InvalidOperationException("a tap failed");
+    }
 }

@@ -85,7 +85,14 @@ public sealed class InspectionPipeline : BackgroundService
 
         _stopping = true;
         var started = Stopwatch.StartNew();
-        await Task.WhenAll(_feeds.Select(f => f.StopAsync())).ConfigureAwait(false);
+        var stopped = Task.WhenAll(_feeds.Select(f => f.StopAsync()));
+        if (await Task.WhenAny(stopped, inference).ConfigureAwait(false) == inference && inference.IsFaulted)
+        {
+            // Nothing batches any more: the frames the cameras still hand on are let go, so that they can stop.
+            await Task.WhenAll(_feeds.Select(DiscardAsync)).ConfigureAwait(false);
+        }
+
+        await stopped.ConfigureAwait(false);
         await inference.ConfigureAwait(false);
         _statuses.Writer.TryComplete();
         await statuses.ConfigureAwait(false);
@@ -138,6 +145,14 @@ public sealed class InspectionPipeline : BackgroundService
         }
 
         await Task.WhenAll(lanes.Select(lane => lane.Ended)).ConfigureAwait(false);
+    }
+
+    private static async Task DiscardAsync(CameraFeed feed)
+    {
+        await foreach (var item in feed.Ready.ReadAllAsync().ConfigureAwait(false))
+        {
+            item.Frame.Dispose();
+        }
     }
 
     /// <summary>A lane that has finished its batch; null once a lane failed.</summary>
