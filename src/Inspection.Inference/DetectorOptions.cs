@@ -67,9 +67,15 @@ public class DetectorOptions
     [System.ComponentModel.DataAnnotations.Range(1, 64)]
     public int? ConcurrentBatches { get; set; }
 
+    /// <summary>Batches at once on the CPU when <see cref="ConcurrentBatches"/> is not given (fewer on a 1-core machine).</summary>
+    public const int CpuConcurrentBatches = 2;
+
+    /// <summary>The most batches that will run at once on any provider: what to size per-batch resources for before the provider is known.</summary>
+    public int MostConcurrentBatches => ConcurrentBatches ?? CpuConcurrentBatches;
+
     /// <summary>What <see cref="ConcurrentBatches"/> comes to on <paramref name="provider"/> with <paramref name="cores"/> cores.</summary>
     public int ConcurrentBatchesOn(ExecutionProvider provider, int cores) =>
-        ConcurrentBatches ?? (provider == ExecutionProvider.Cpu ? Math.Clamp(cores, 1, 2) : 1);
+        ConcurrentBatches ?? (provider == ExecutionProvider.Cpu ? Math.Clamp(cores, 1, CpuConcurrentBatches) : 1);
 
     /// <summary>ONNX Runtime's intra-op threads per run on <paramref name="provider"/>: the configured count, or the cores shared by the concurrent runs.</summary>
     public int IntraOpThreadsOn(ExecutionProvider provider, int cores) =>

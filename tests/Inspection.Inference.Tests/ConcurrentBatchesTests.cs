@@ -22,6 +22,7 @@ public sealed class ConcurrentBatchesTests
         var options = new DetectorOptions { ConcurrentBatches = configured, IntraOpThreads = threads };
         Assert.Equal(expectedBatches, options.ConcurrentBatchesOn(provider, cores));
         Assert.Equal(expectedThreads, options.IntraOpThreadsOn(provider, cores));
+        Assert.True(options.MostConcurrentBatches >= expectedBatches, "resources sized before the provider is known must cover what runs");
     }
 
     /// <summary>

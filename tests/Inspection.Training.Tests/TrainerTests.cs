@@ -265,7 +265,10 @@ public sealed class TrainerTests : IDisposable
         var epochs = subscriber.Lines.Where(l => !l.EndsWith(" probe", StringComparison.Ordinal)).Select(l => System.Text.Json.JsonDocument.Parse(l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..]).RootElement).ToList();
         Assert.Equal([1, 2, 3, 4], epochs.Select(e => e.GetProperty("epoch").GetInt32()));
         Assert.All(epochs, e => Assert.InRange(e.GetProperty("mAP50").GetDouble(), 0, 1));
-        Assert.All(epochs, e => Assert.True(e.GetProperty("loss").GetProperty("box").GetDouble() > 0));
+        // An epoch of this tiny set may assign no anchor at all (every alignment metric 0 while the boxes are still
+        // far off), and its box loss is then 0, as Ultralytics' is: some epoch must have one, none a negative one.
+        Assert.All(epochs, e => Assert.True(e.GetProperty("loss").GetProperty("box").GetDouble() >= 0));
+        Assert.Contains(epochs, e => e.GetProperty("loss").GetProperty("box").GetDouble() > 0);
     }
 
     [Fact]

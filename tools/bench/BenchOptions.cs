@@ -81,8 +81,9 @@ internal sealed record BenchOptions(IReadOnlyDictionary<string, string> Values)
 
         WorkerSettings = [.. settings.Select(setting => "--" + setting)];
         const string Concurrent = "Inspection:Model:ConcurrentBatches=";
-        ConcurrentBatches = settings.LastOrDefault(s => s.StartsWith(Concurrent, StringComparison.OrdinalIgnoreCase)) is { } given
-            ? int.Parse(given[Concurrent.Length..], System.Globalization.CultureInfo.InvariantCulture) : null;
+        ConcurrentBatches = settings.LastOrDefault(s => s.StartsWith(Concurrent, StringComparison.OrdinalIgnoreCase)) is not { } given ? null
+            : int.TryParse(given[Concurrent.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count is >= 1 and <= 64 ? count
+            : throw new InspectionInputException($"--set: '{given}' needs a whole number of batches from 1 to 64 (for example {Concurrent}2).");
         return options;
     }
 

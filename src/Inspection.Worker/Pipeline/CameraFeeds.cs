@@ -26,13 +26,13 @@ public sealed class CameraFeeds : IReadOnlyList<CameraFeed>
 
     /// <summary>
     /// The frames a camera may keep waiting for the batcher: its share of the batches the detector may run at once
-    /// (2 unless Model:ConcurrentBatches says otherwise; a GPU runs 1, and its batches are quick). One camera alone
+    /// (sized before the provider is known: a GPU runs 1 where the CPU runs 2, and its batches are quick). One camera alone
     /// can fill a batch; several share it, rounded up so that their waiting frames still fill one. While every lane
     /// is busy, frames arrive for as long as a lane's batch takes: with room for one batch only, a live camera's
     /// newest frames displaced waiting ones (18% of them at 80% load) while the detector was idle a third of the time.
     /// </summary>
     private static int Waiting(InspectionOptions options) =>
-        (options.Batching.MaxBatchSize + options.Cameras.Count - 1) / Math.Max(1, options.Cameras.Count) * (options.Model.ConcurrentBatches ?? 2);
+        (options.Batching.MaxBatchSize + options.Cameras.Count - 1) / Math.Max(1, options.Cameras.Count) * options.Model.MostConcurrentBatches;
 
     /// <summary>
     /// The frames a camera may have out at once: as configured, or room for its waiting frames and as many again in

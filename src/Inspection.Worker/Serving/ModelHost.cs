@@ -35,8 +35,8 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
 {
     private readonly ILogger _logger = loggers.CreateLogger<ModelHost>();
     private readonly SemaphoreSlim _swapping = new(1, 1);
-    // The detector stage's concurrent batches (at most 2 unless configured) and a heartbeat hold the model at once.
-    private readonly SharedUse _inUse = new((options.Value.Model.ConcurrentBatches ?? 2) + 1);
+    // The detector stage's concurrent batches and a heartbeat hold the model at once.
+    private readonly SharedUse _inUse = new(options.Value.Model.MostConcurrentBatches + 1);
     private readonly ECDsa? _publicKey = options.Value.Model.PublicKeyFile is { Length: > 0 } key ? SigningKeys.LoadPublicKey(key) : null;
     private ServingModel? _serving;
     private ShadowRun? _shadow;
