@@ -6,7 +6,7 @@ using Inspection.Bench;
 //        inspection-bench sources [--video V] [--streams 1,2,4] [--rounds 3]
 //        inspection-bench mqtt [--messages 20000] [--rounds 3]
 //        inspection-bench training [--data D] [--imgsz 320] [--batch 16] [--epochs 2] [--rounds 3]
-//        inspection-bench worker [--streams 1,3] [--frames 200] [--batch 8] [--rounds 3] [--live-seconds 20] [--source video|jpeg]
+//        inspection-bench worker [--streams 1,3] [--frames 200] [--batch 8] [--rounds 3] [--live-seconds 20 (0: none)] [--source video|jpeg]
 //        inspection-bench latency [--loads 0.5,0.8,0.95,1.2] [--seconds 20] [--batch 8]
 //        inspection-bench warmup [--batch 8] [--calls 400]
 //        inspection-bench swap [--swaps 6]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Inspection.Core;
 using Inspection.Vision;
@@ -110,32 +111,62 @@ public sealed class InspectionPipeline : BackgroundService
 
     /// <summary>
     /// Forms a batch whenever one of the detector's lanes is free and gives it to that lane. The detector runs as
-    /// many batches at once as it was opened for (<see cref="Inspection.Inference.DetectorOptions.ConcurrentBatches"/>);
-    /// their results are handed on in the order the batches were formed.
+    /// many batches at once as it was opened for (<see cref="Inspection.Inference.DetectorOptions.ConcurrentBatches"/>).
+    /// A lane is free again as soon as it has inferred: its batch's results are judged and handed on off the lane, in
+    /// the order the batches were formed, so waiting for that turn never idles the detector.
     /// </summary>
     private async Task InferAsync()
     {
         var concurrent = _model.Serving.Detector.ConcurrentBatches;
-        using var turns = new PublishTurns(concurrent);
+        // Room for every lane's batch and, behind each, one whose results wait for their turn.
+        var inFlight = 2 * concurrent;
+        using var turns = new PublishTurns(inFlight);
+        using var room = new SemaphoreSlim(inFlight, inFlight);
         var free = Channel.CreateBounded<DetectorLane>(concurrent);
+        Exception? publishFailed = null;
+        void Failed(Exception e)
+        {
+            _logger.LogCritical(e, "The detector stage failed; the worker stops.");
+            free.Writer.TryComplete();
+        }
+
+        void PublishFailed(Exception e)
+        {
+            Interlocked.CompareExchange(ref publishFailed, e, null);
+            Failed(e);
+        }
+
         var lanes = Enumerable.Range(0, concurrent)
             .Select(i => new DetectorLane(i, async (batch, ticket) =>
             {
-                await InspectAsync(batch, ticket, turns).ConfigureAwait(false);
-                _pool.Return(batch);
-            }, lane => free.Writer.TryWrite(lane), e =>
-            {
-                _logger.LogCritical(e, "The detector stage failed; the worker stops.");
-                free.Writer.TryComplete();
-            }))
+                Detected detected;
+                try
+                {
+                    detected = await DetectAsync(batch).ConfigureAwait(false);
+                }
+                catch
+                {
+                    _ = PublishInTurnAsync(batch, ticket, null, turns, room, PublishFailed); // the batches after it still get their turn
+                    throw;
+                }
+
+                _ = PublishInTurnAsync(batch, ticket, detected, turns, room, PublishFailed);
+            }, lane => free.Writer.TryWrite(lane), Failed))
             .ToList();
         try
         {
             lanes.ForEach(lane => free.Writer.TryWrite(lane));
             long ticket = 0;
             // The batch is formed when a lane is free: its frames are the newest the cameras kept meanwhile.
-            while (await NextFreeAsync(free.Reader).ConfigureAwait(false) is { } lane && await _batcher.NextAsync().ConfigureAwait(false) is { } batch)
+            while (await NextFreeAsync(free.Reader).ConfigureAwait(false) is { } lane)
             {
+                await room.WaitAsync().ConfigureAwait(false);
+                if (await _batcher.NextAsync().ConfigureAwait(false) is not { } batch)
+                {
+                    room.Release();
+                    break;
+                }
+
                 lane.Give(batch, ticket++);
             }
         }
@@ -144,7 +175,19 @@ public sealed class InspectionPipeline : BackgroundService
             lanes.ForEach(lane => lane.Finish());
         }
 
-        await Task.WhenAll(lanes.Select(lane => lane.Ended)).ConfigureAwait(false);
+        // Every result already inferred is handed on, even when a lane failed.
+        var ended = Task.WhenAll(lanes.Select(lane => lane.Ended));
+        await ended.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        for (var i = 0; i < inFlight; i++)
+        {
+            await room.WaitAsync().ConfigureAwait(false);
+        }
+
+        await ended.ConfigureAwait(false);
+        if (publishFailed is not null)
+        {
+            ExceptionDispatchInfo.Throw(publishFailed);
+        }
     }
 
     private static async Task DiscardAsync(CameraFeed feed)
@@ -160,31 +203,28 @@ public sealed class InspectionPipeline : BackgroundService
         await free.WaitToReadAsync().ConfigureAwait(false) && free.TryRead(out var lane) ? lane : null;
 
     /// <summary>
-    /// Detects on the whole batch with the model serving now, then, in its turn among the batches in flight,
-    /// judges and hands on each frame's result.
+    /// In its turn among the batches in flight, judges and hands on each frame's result (nothing when detection
+    /// failed), then makes room for another batch.
     /// </summary>
-    private async Task InspectAsync(Batch batch, long ticket, PublishTurns turns)
+    private async Task PublishInTurnAsync(Batch batch, long ticket, Detected? detected, PublishTurns turns, SemaphoreSlim room, Action<Exception> failed)
     {
-        Detected detected;
-        try
-        {
-            detected = await DetectAsync(batch).ConfigureAwait(false);
-        }
-        catch
-        {
-            await turns.WaitAsync(ticket).ConfigureAwait(false); // the batches after this one still get their turn
-            turns.Pass(ticket);
-            throw;
-        }
-
         await turns.WaitAsync(ticket).ConfigureAwait(false);
         try
         {
-            await JudgeAndPublishAsync(batch, detected).ConfigureAwait(false);
+            if (detected is { } inferred)
+            {
+                await JudgeAndPublishAsync(batch, inferred).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            failed(e);
         }
         finally
         {
             turns.Pass(ticket);
+            _pool.Return(batch);
+            room.Release();
         }
     }
 
