@@ -83,6 +83,13 @@ public sealed class FaultCampaignTests
         PipelineTests.StopCleanly(second);
         var summary = second.Lines.Where(l => l.Contains("results published", StringComparison.Ordinal)).ToList();
         Assert.Equal(4, summary.Count);
+        var published = summary.ToDictionary(
+            line => line.Split("Camera ")[1].Split(':')[0],
+            line => long.Parse(line.Split(" results published")[0].Split(", ")[^1], CultureInfo.InvariantCulture));
+        long Received(string camera) => Frames(subscriber).Where(f => f.Run == Runs(subscriber)[1] && f.Camera == camera).Select(f => f.Sequence).Distinct().Count();
+        // The broker acknowledged every result before the worker exited; it may still be passing the last ones on.
+        await WaitUntil(() => published.All(p => Received(p.Key) >= p.Value), "the second run's results at the subscriber", TimeSpan.FromSeconds(30),
+            () => string.Join(", ", published.Select(p => $"{p.Key}: {Received(p.Key)} of {p.Value}")));
 
         // Per run and camera: sequences 1..n without a gap (DeliverAll cameras drop nothing); the second run all of them.
         var frames = Frames(subscriber);
@@ -92,11 +99,9 @@ public sealed class FaultCampaignTests
             Assert.Equal(Enumerable.Range(1, sequences.Count).Select(i => (long)i), sequences);
         }
 
-        foreach (var line in summary)
+        foreach (var (camera, count) in published)
         {
-            var published = long.Parse(line.Split(" results published")[0].Split(", ")[^1], CultureInfo.InvariantCulture);
-            var camera = line.Split("Camera ")[1].Split(':')[0];
-            Assert.Equal(published, frames.Where(f => f.Run == Runs(subscriber)[1] && f.Camera == camera).Select(f => f.Sequence).Distinct().Count());
+            Assert.Equal(count, Received(camera));
         }
 
         // The documented key: deduplicating by id keeps exactly one result per frame of each run; (camera, sequence) alone would not.
