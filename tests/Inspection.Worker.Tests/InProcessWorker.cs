@@ -49,7 +49,14 @@ internal sealed class InProcessWorker : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _host.StopAsync();
-        _host.Dispose();
+        if (_host is IAsyncDisposable host)
+        {
+            await host.DisposeAsync(); // Dispose would block a pool thread waiting for it
+        }
+        else
+        {
+            _host.Dispose();
+        }
     }
 
     private sealed class LineLogger : ILoggerProvider
