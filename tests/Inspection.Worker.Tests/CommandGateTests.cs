@@ -1,9 +1,11 @@
 using System.Text.Json.Nodes;
 using Inspection.Access;
 using Inspection.Core;
+using Inspection.Models;
 using Inspection.TestSupport;
 using Inspection.Web;
 using Inspection.Worker.Control;
+using Inspection.Worker.Serving;
 using Microsoft.Extensions.DependencyInjection;
 using static Inspection.TestSupport.Waiting;
 
@@ -59,6 +61,34 @@ public sealed class CommandGateTests
         Assert.Equal("mallory login refused", $"{audits[^1]["user"]} {audits[^1]["command"]} {audits[^1]["outcome"]}");
         Assert.Equal(1, worker.Get<Inspection.Worker.Observability.WorkerMetrics>().Commands.WithLabels("login", "refused").Value); // a known name, not "unknown"
         Assert.DoesNotContain(audits, e => (string)e["command"]! == "get-thresholds"); // a web read asked not to be audited
+    }
+
+    [Fact]
+    public async Task A_promotion_or_rollback_is_announced_once_the_registry_points_at_what_serves()
+    {
+        using var folder = new TempFolder();
+        using var broker = ServerProcess.Mosquitto(folder.Path);
+        var registry = new ModelRegistry(folder.File("registry"));
+        var model = Path.Combine(SharedData.RepositoryRoot, "models", "workpiece-crack", "workpiece-crack-yolov8n-320.onnx");
+        foreach (var _ in new[] { 1, 2 })
+        {
+            registry.Register("crack", model, new ModelCard { Name = "crack", Version = 0, Sha256 = string.Empty, Created = DateTimeOffset.UtcNow, Classes = ["crack"], ImageSize = 320 });
+        }
+
+        registry.Promote("crack", 1);
+        var settings = InProcessSettings.Demo(folder, broker.Port, cameras: ["demo"]);
+        settings["Inspection:Model:Registry"] = registry.Root;
+        settings["Inspection:Model:Name"] = "crack";
+        await using var worker = await InProcessWorker.StartAsync(settings);
+        ILineCommands web = worker.Get<CommandGate>();
+        var operatorUser = new WebUser("ana", Role.Operator);
+
+        // What a swap's announcement sets going (the model page reloads, MQTT subscribers look) finds the registry moved.
+        var pointedAtWhenAnnounced = new List<int?>();
+        worker.Get<ModelHost>().Changed += _ => pointedAtWhenAnnounced.Add(registry.Pointer("crack")?.Version);
+        Assert.Equal(200, (await web.RunAsync(operatorUser, "promote", null, new JsonObject { ["version"] = 2 }, audit: false, CancellationToken.None)).Status);
+        Assert.Equal(200, (await web.RunAsync(operatorUser, "rollback", null, [], audit: false, CancellationToken.None)).Status);
+        Assert.Equal([2, 1], pointedAtWhenAnnounced);
     }
 
     private static List<JsonObject> Audits(RecordingSink sink) =>

@@ -126,19 +126,18 @@ public sealed class ModelControl : BackgroundService
         return await ChangeAsync(registry, pointer.Previous[0], "rolled back by command", "rolled_back", () => registry.Rollback(_options.Name!, "rolled back by command"), cancel).ConfigureAwait(false);
     }
 
-    /// <summary>Swaps first and moves the registry's pointer only if the swap was accepted.</summary>
+    /// <summary>Swaps first and moves the registry's pointer only if the swap was accepted, before the swap is announced.</summary>
     private async Task<JsonNode?> ChangeAsync(ModelRegistry registry, int version, string reason, string @event, Action movePointer, CancellationToken cancel)
     {
         await _changing.WaitAsync(cancel).ConfigureAwait(false);
         try
         {
-            var change = await _model.SwapAsync(registry.Get(_options.Name!, version), reason, @event, cancel).ConfigureAwait(false);
+            var change = await _model.SwapAsync(registry.Get(_options.Name!, version), reason, @event, cancel, movePointer).ConfigureAwait(false);
             if (change.Event == "refused")
             {
                 throw new InspectionInputException($"version {version} refused: {change.Reason}");
             }
 
-            movePointer();
             _refused = null;
             return Status();
         }

@@ -131,7 +131,9 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
     /// serving model; the detector stage changes over between two batches. Returns the event that was published.
     /// </summary>
     /// <param name="cancel">A cancelled swap (a command past its time) leaves the serving model: the candidate is let go, never used.</param>
-    public async Task<ModelEvent> SwapAsync(RegisteredModel candidate, string reason, string @event = "swapped", CancellationToken cancel = default)
+    /// <param name="accepted">Runs once the candidate serves and before the change is announced: a command moves the
+    /// registry's pointer there, so whoever the event sends to look (the model page) finds the registry moved too.</param>
+    public async Task<ModelEvent> SwapAsync(RegisteredModel candidate, string reason, string @event = "swapped", CancellationToken cancel = default, Action? accepted = null)
     {
         await _swapping.WaitAsync(cancel).ConfigureAwait(false);
         try
@@ -156,7 +158,17 @@ public sealed class ModelHost(IOptions<InspectionOptions> options, RuleBook rule
             Use(loaded);
             await RetireAsync(previous).ConfigureAwait(false);
             metrics.ModelSwaps.WithLabels(@event).Inc();
-            return Raise(new ModelEvent(@event, loaded.Name, loaded.Version, previous.Version, reason));
+            var change = new ModelEvent(@event, loaded.Name, loaded.Version, previous.Version, reason);
+            try
+            {
+                accepted?.Invoke();
+            }
+            finally
+            {
+                Raise(change); // the new model serves whether or not the pointer could follow
+            }
+
+            return change;
         }
         finally
         {
