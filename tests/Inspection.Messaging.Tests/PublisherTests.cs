@@ -70,7 +70,7 @@ public sealed class PublisherTests : IDisposable
         }
 
         await WaitUntil(() => mosquittoSub.Count >= 10_000, TimeSpan.FromSeconds(60), "all results at mosquitto_sub");
-        var lines = mosquittoSub.Lines.ToList();
+        var lines = mosquittoSub.Snapshot();
         Assert.Equal(10_000, lines.Count);
         AssertInOrderAndComplete(lines.Select(l => l[(l.IndexOf(' ') + 1)..]), 5000);
 
@@ -127,14 +127,9 @@ public sealed class PublisherTests : IDisposable
         }
 
         // mosquitto_sub's persistent session outlives the broker's restart (persistence on), so it must get everything.
-        await WaitUntil(() => Distinct(Payloads(mosquittoSub)) >= 10_000, TimeSpan.FromSeconds(30), $"every result after the outage at mosquitto_sub: {Missing(Payloads(mosquittoSub), 5000)}; counters {counters}");
-        var received = Payloads(mosquittoSub);
-        List<string> lines;
-        lock (mosquittoSub.Lines)
-        {
-            lines = [.. mosquittoSub.Lines];
-        }
-
+        await WaitUntil(() => Distinct(Payloads(mosquittoSub.Snapshot())) >= 10_000, TimeSpan.FromSeconds(30), $"every result after the outage at mosquitto_sub: {Missing(Payloads(mosquittoSub.Snapshot()), 5000)}; counters {counters}");
+        var lines = mosquittoSub.Snapshot();
+        var received = Payloads(lines);
         var redelivered = lines.Count - lines.Distinct().Count();
         var fromResends = received.Count - Distinct(received) - redelivered;
         Assert.True(fromResends <= counters.Resent, $"{fromResends} copies came from the publisher (besides {redelivered} the broker redelivered), but it resent only {counters.Resent}");
@@ -417,14 +412,8 @@ public sealed class PublisherTests : IDisposable
         }
     }
 
-    /// <summary>The payloads mosquitto_sub printed ("topic payload" lines, or "packet-id payload").</summary>
-    private static List<string> Payloads(MosquittoSub mosquittoSub)
-    {
-        lock (mosquittoSub.Lines)
-        {
-            return mosquittoSub.Lines.Select(l => l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..]).ToList();
-        }
-    }
+    /// <summary>The payloads of lines mosquitto_sub printed ("topic payload", or "packet-id payload").</summary>
+    private static List<string> Payloads(IEnumerable<string> lines) => lines.Select(l => l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..]).ToList();
 
     private static string Missing(IReadOnlyCollection<string> payloads, int count)
     {

@@ -137,6 +137,15 @@ public sealed class MosquittoSub : IDisposable
 
     public List<string> Lines { get; } = [];
 
+    /// <summary>The lines printed so far, copied under the lock.</summary>
+    public List<string> Snapshot()
+    {
+        lock (Lines)
+        {
+            return [.. Lines];
+        }
+    }
+
     public int Count
     {
         get
