@@ -300,8 +300,8 @@ public sealed class PublisherTests : IDisposable
             Assert.True(await publisher.FlushAsync(TimeSpan.FromSeconds(10)), publisher.LastError);
         }
 
-        await WaitUntil(() => mosquittoSub.Lines.Count(l => l.Contains("/cam1/result ", StringComparison.Ordinal)) == 20, TimeSpan.FromSeconds(5), "20 results through the embedded broker");
-        Assert.Contains(mosquittoSub.Lines, l => l.StartsWith("inspection/plant1/lineA/service/status ", StringComparison.Ordinal));
+        await WaitUntil(() => mosquittoSub.Snapshot().Count(l => l.Contains("/cam1/result ", StringComparison.Ordinal)) == 20, TimeSpan.FromSeconds(5), "20 results through the embedded broker");
+        Assert.Contains(mosquittoSub.Snapshot(), l => l.StartsWith("inspection/plant1/lineA/service/status ", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -371,7 +371,7 @@ public sealed class PublisherTests : IDisposable
             Assert.True(await trusted.FlushAsync(TimeSpan.FromSeconds(10)), trusted.LastError);
         }
 
-        await WaitUntil(() => watcher.Lines.Any(l => l.StartsWith("inspection/plant1/lineA/cam1/result ", StringComparison.Ordinal)), TimeSpan.FromSeconds(5), "the result over TLS");
+        await WaitUntil(() => watcher.Snapshot().Any(l => l.StartsWith("inspection/plant1/lineA/cam1/result ", StringComparison.Ordinal)), TimeSpan.FromSeconds(5), "the result over TLS");
     }
 
     /// <summary>A certificate authority and a broker certificate for 127.0.0.1 signed by it, made with openssl.</summary>

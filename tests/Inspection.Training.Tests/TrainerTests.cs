@@ -262,7 +262,7 @@ public sealed class TrainerTests : IDisposable
 
         // One summary per epoch, in order, with the figures results.csv has.
         await Waiting.WaitUntil(() => subscriber.Count >= 5, "four epoch summaries", TimeSpan.FromSeconds(20));
-        var epochs = subscriber.Lines.Where(l => !l.EndsWith(" probe", StringComparison.Ordinal)).Select(l => System.Text.Json.JsonDocument.Parse(l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..]).RootElement).ToList();
+        var epochs = subscriber.Snapshot().Where(l => !l.EndsWith(" probe", StringComparison.Ordinal)).Select(l => System.Text.Json.JsonDocument.Parse(l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..]).RootElement).ToList();
         Assert.Equal([1, 2, 3, 4], epochs.Select(e => e.GetProperty("epoch").GetInt32()));
         Assert.All(epochs, e => Assert.InRange(e.GetProperty("mAP50").GetDouble(), 0, 1));
         // An epoch of this tiny set may assign no anchor at all (every alignment metric 0 while the boxes are still
