@@ -49,14 +49,7 @@ internal sealed class InProcessWorker : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _host.StopAsync();
-        if (_host is IAsyncDisposable host)
-        {
-            await host.DisposeAsync(); // Dispose would block a pool thread waiting for it
-        }
-        else
-        {
-            _host.Dispose();
-        }
+        await ((IAsyncDisposable)_host).DisposeAsync(); // the host's Dispose would block a pool thread waiting for this
     }
 
     private sealed class LineLogger : ILoggerProvider
